@@ -1,0 +1,101 @@
+"""Encoders and decoders shared by the autoencoder families, for any image size.
+
+Decoders return logits: the families apply the sigmoid themselves so the loss can be
+binary cross-entropy *with logits*, which is stable and safe under bf16/fp16 autocast.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Architecture = Literal["dense", "conv"]
+
+
+def mlp(dims: list[int], final_activation: bool = False) -> nn.Sequential:
+    """Linear layers with ReLU between them (and after the last one if asked)."""
+    layers: list[nn.Module] = []
+    for index, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if index < len(dims) - 2 or final_activation:
+            layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class DenseEncoder(nn.Module):
+    def __init__(self, image_shape: tuple[int, int, int], hidden_dims: list[int], out_features: int) -> None:
+        super().__init__()
+        self.net = mlp([math.prod(image_shape), *hidden_dims, out_features])
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images.flatten(1))
+
+
+class DenseDecoder(nn.Module):
+    def __init__(self, image_shape: tuple[int, int, int], hidden_dims: list[int], latent_dim: int) -> None:
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.net = mlp([latent_dim, *hidden_dims, math.prod(image_shape)])
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.net(latents).view(-1, *self.image_shape)
+
+
+class ConvEncoder(nn.Module):
+    """Stride-2 convolutions (one per entry of ``channels``), then a linear map to ``out_features``."""
+
+    def __init__(self, image_shape: tuple[int, int, int], channels: list[int], out_features: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        fan_in = image_shape[0]
+        for fan_out in channels:
+            layers += [nn.Conv2d(fan_in, fan_out, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
+            fan_in = fan_out
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            self.feature_shape = tuple(self.features(torch.zeros(1, *image_shape)).shape[1:])
+        self.head = nn.Linear(math.prod(self.feature_shape), out_features)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images).flatten(1))
+
+
+class ConvDecoder(nn.Module):
+    """Mirror of :class:`ConvEncoder`; resizes to the exact image size when strides do not land on it."""
+
+    def __init__(self, image_shape: tuple[int, int, int], channels: list[int], latent_dim: int) -> None:
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.start_shape = tuple(ConvEncoder(image_shape, channels, 1).feature_shape)
+        self.head = nn.Linear(latent_dim, math.prod(self.start_shape))
+        layers: list[nn.Module] = []
+        widths = [*reversed(channels), image_shape[0]]
+        for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(nn.ConvTranspose2d(fan_in, fan_out, 4, stride=2, padding=1))
+            if index < len(widths) - 2:
+                layers.append(nn.ReLU(inplace=True))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        logits = self.body(torch.relu(self.head(latents)).view(-1, *self.start_shape))
+        if tuple(logits.shape[-2:]) != self.image_shape[1:]:
+            logits = F.interpolate(logits, size=self.image_shape[1:], mode="bilinear", align_corners=False)
+        return logits
+
+
+def build_encoder(architecture: Architecture, image_shape: tuple[int, int, int], hidden_dims: list[int],
+                  out_features: int) -> nn.Module:
+    if architecture == "conv":
+        return ConvEncoder(image_shape, hidden_dims, out_features)
+    return DenseEncoder(image_shape, hidden_dims, out_features)
+
+
+def build_decoder(architecture: Architecture, image_shape: tuple[int, int, int], hidden_dims: list[int],
+                  latent_dim: int) -> nn.Module:
+    if architecture == "conv":
+        return ConvDecoder(image_shape, hidden_dims, latent_dim)
+    return DenseDecoder(image_shape, list(reversed(hidden_dims)), latent_dim)
