@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from zoo import registry
 from zoo.errors import ZooError
+from zoo.metrics.fid import FIDCallback
 
 TRAINER_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 RUNS_DIR = "runs"
@@ -112,6 +114,8 @@ class ZooCLI(LightningCLI):
         # A `last.ckpt` in every run, so an interrupted run resumes with `--ckpt_path last`.
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
+        # Attached to every run; it switches on by interface (`sample` or `translate`), so a plugin gets it too.
+        parser.add_lightning_class_args(FIDCallback, "fid")
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand) if self.subcommand else self.config
@@ -139,6 +143,8 @@ class ZooCLI(LightningCLI):
 def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
     """Run LightningCLI on ``argv`` (without the program name); returns the CLI with its model and trainer."""
     argv = list(argv)
+    # main() passes the rewritten sys.argv on purpose; LightningCLI would warn that both are set.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     import_registered_classes()
     argv = resolve_names(argv)
     from lightning.pytorch import LightningDataModule, LightningModule

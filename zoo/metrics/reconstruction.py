@@ -20,6 +20,11 @@ class ReconstructionMetrics(nn.Module):
     def update_and_log(self, module: L.LightningModule, stage: str, reconstructions: torch.Tensor,
                        targets: torch.Tensor) -> None:
         reconstructions, targets = reconstructions.float(), targets.float()
+        if self.mse.sum_squared_error.is_inference() and not torch.is_inference_mode_enabled():
+            # States last reset under `trainer.validate` (inference mode) cannot be updated in place
+            # by validation inside `trainer.fit` (no_grad): start them afresh, they hold nothing yet.
+            self.mse.reset()
+            self.psnr.reset()
         self.mse.update(reconstructions, targets)
         self.psnr.update(reconstructions, targets)
         module.log(f"{stage}/mse", self.mse, on_step=False, on_epoch=True)

@@ -1,0 +1,60 @@
+"""Any folder of images: class sub-folders become labels, broken files fail by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zoo.data.folder import ImageFolderDataModule
+from zoo.errors import ZooError
+
+
+def write_images(folder, count, size=(40, 30), mode="RGB", suffix=".png"):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(str(folder)))
+    for index in range(count):
+        shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+        Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8), mode).save(folder / f"{index:03d}{suffix}")
+
+
+def test_class_subfolders_become_labels_and_images_are_resized_squares(tmp_path):
+    write_images(tmp_path / "cats", 6)
+    write_images(tmp_path / "dogs", 4, mode="L", suffix=".jpg")
+    data = ImageFolderDataModule(str(tmp_path), image_size=16, channels=3, batch_size=4, num_workers=0)
+    data.setup()
+    assert data.class_names == ["cats", "dogs"] and data.num_classes == 2
+    assert len(data.train_set) + len(data.val_set) + len(data.test_set) == 10
+    images, labels = next(iter(data.train_dataloader()))
+    assert images.shape == (4, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
+    assert set(labels.tolist()) <= {0, 1}
+    assert all(path.suffix in (".png", ".jpg") for path in data.files("test"))
+
+
+def test_greyscale_channel_option(tmp_path):
+    write_images(tmp_path, 5)
+    data = ImageFolderDataModule(str(tmp_path), image_size=8, channels=1, batch_size=2, num_workers=0)
+    data.setup()
+    assert data.image_shape == (1, 8, 8)
+    assert next(iter(data.val_dataloader()))[0].shape[1:] == (1, 8, 8)
+
+
+def test_empty_missing_and_broken_folders_are_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ZooError, match=f"image folder {tmp_path / 'empty'} holds no images"):
+        ImageFolderDataModule(str(tmp_path / "empty")).setup()
+    with pytest.raises(ZooError, match="does not exist"):
+        ImageFolderDataModule(str(tmp_path / "nowhere")).setup()
+    write_images(tmp_path / "broken", 3)
+    (tmp_path / "broken" / "truncated.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(ZooError, match="truncated.png is not a readable image"):
+        ImageFolderDataModule(str(tmp_path / "broken")).setup()
+
+
+def test_same_split_on_every_run(tmp_path):
+    write_images(tmp_path, 20)
+    first, second = (ImageFolderDataModule(str(tmp_path), num_workers=0) for _ in range(2))
+    first.setup(), second.setup()
+    assert first.files("val") == second.files("val")
+    assert torch.equal(next(iter(first.val_dataloader()))[0], next(iter(second.val_dataloader()))[0])

@@ -1,0 +1,58 @@
+"""torchvision datasets: read from disk (a tiny fake MNIST written here), never downloaded unasked."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import FAST_TRAINER, run_zoo
+from zoo.data.torchvision_sets import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
+from zoo.errors import ZooError
+
+
+def write_idx_mnist(root: Path, folder: str = "MNIST", train_count: int = 40, test_count: int = 10) -> None:
+    """MNIST's IDX files, as torchvision expects them under root/MNIST/raw."""
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", train_count), ("t10k", test_count)):
+        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=count, dtype=np.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, count, 28, 28) + images.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, count) + labels.tobytes())
+
+
+def test_mnist_reads_idx_files_from_root_and_splits_train_into_train_and_val(tmp_path):
+    write_idx_mnist(tmp_path)
+    data = MNISTDataModule(root=str(tmp_path), batch_size=8, val_fraction=0.25, num_workers=0)
+    data.setup()
+    assert (len(data.train_set), len(data.val_set), len(data.test_set)) == (30, 10, 10)
+    images, labels = next(iter(data.train_dataloader()))
+    assert images.shape == (8, 1, 28, 28) and images.dtype == torch.float32
+    assert 0 <= images.min() and images.max() <= 1
+
+
+@pytest.mark.parametrize("module, where", [
+    (MNISTDataModule, "MNIST/raw"), (FashionMNISTDataModule, "FashionMNIST/raw"),
+    (CIFAR10DataModule, "cifar-10-batches-py"),
+])
+def test_missing_dataset_says_where_it_looked_and_how_to_download(module, where, tmp_path):
+    with pytest.raises(ZooError) as error:
+        module(root=str(tmp_path)).setup()
+    assert f"{tmp_path}/{where}" in str(error.value)
+    assert "--data.download true" in str(error.value)
+
+
+def test_zoo_fit_on_mnist_from_disk_and_the_missing_dataset_error_line(tmp_path):
+    write_idx_mnist(tmp_path / "data")
+    run_zoo(["fit", "--model", "autoencoder", "--data", "mnist", "--data.num_workers", "0",
+             "--data.batch_size", "8", *FAST_TRAINER], cwd=tmp_path)
+    assert (tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt").exists()
+    missing = run_zoo(["fit", "--model", "autoencoder", "--data", "fashion_mnist", *FAST_TRAINER], cwd=tmp_path,
+                      check=False)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "zoo: error: FashionMNIST not found in" in missing.stderr

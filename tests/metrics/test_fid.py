@@ -1,0 +1,236 @@
+"""FID/KID: the maths against closed forms, the digits numbers a user relies on, and the validation callback."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import lightning as L
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from zoo.data.digits import digits_splits
+from zoo.errors import ZooError
+from zoo.metrics.fid import FeatureDistances, FIDCallback, _per_process_limit, compute_fid
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_splits()
+
+
+class Identity(nn.Module):
+    """Features = the vectors themselves, so the distance is the one between the data's own Gaussians."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        return vectors
+
+
+def gaussian_with_exact_moments(mean: torch.Tensor, covariance: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """n points whose sample mean and (unbiased) covariance are exactly ``mean`` and ``covariance``."""
+    noise = torch.randn(n, len(mean), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    noise = noise - noise.mean(0)
+    whitening = torch.linalg.cholesky(noise.T @ noise / (n - 1))
+    white = torch.linalg.solve_triangular(whitening, noise.T, upper=False).T
+    return mean + white @ torch.linalg.cholesky(covariance).T
+
+
+def test_frechet_distance_of_two_gaussians_matches_the_closed_form():
+    dims = 5
+    generator = torch.Generator().manual_seed(0)
+    mean_a, mean_b = torch.randn(dims, generator=generator, dtype=torch.float64), torch.zeros(dims, dtype=torch.float64)
+    factor_a = torch.randn(dims, dims, generator=generator, dtype=torch.float64)
+    factor_b = torch.randn(dims, dims, generator=generator, dtype=torch.float64)
+    cov_a, cov_b = factor_a @ factor_a.T + 0.1 * torch.eye(dims), factor_b @ factor_b.T + 0.1 * torch.eye(dims)
+    points_a = gaussian_with_exact_moments(mean_a, cov_a, 400, seed=1)
+    points_b = gaussian_with_exact_moments(mean_b, cov_b, 300, seed=2)
+
+    closed_form = float(((mean_a - mean_b) ** 2).sum()) + float(np.trace(
+        cov_a.numpy() + cov_b.numpy() - 2 * scipy.linalg.sqrtm(cov_a.numpy() @ cov_b.numpy()).real))
+    assert compute_fid(points_a, points_b, feature=Identity(dims)) == pytest.approx(closed_form, rel=1e-4)
+
+
+def test_frechet_distance_in_one_dimension_by_hand():
+    # N(0, 1) against N(3, 2^2): (0 - 3)^2 + 1 + 4 - 2 * sqrt(1 * 4) = 10.
+    one = gaussian_with_exact_moments(torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64), 100, 3)
+    other = gaussian_with_exact_moments(torch.full((1,), 3.0, dtype=torch.float64),
+                                        4 * torch.eye(1, dtype=torch.float64), 100, 4)
+    assert compute_fid(one, other, feature=Identity(1)) == pytest.approx(10.0, rel=1e-5)
+
+
+def test_fid_of_digits_with_themselves_is_zero(digits):
+    val_images = digits["val"].tensors[0]
+    assert abs(compute_fid(val_images, val_images, feature="digits")) < 1e-3
+
+
+def test_fid_tells_noise_from_digits(digits):
+    val_images, test_images = digits["val"].tensors[0], digits["test"].tensors[0]
+    noise = torch.rand(test_images.shape, generator=torch.Generator().manual_seed(0))
+    real_vs_real = compute_fid(val_images, test_images, feature="digits")
+    real_vs_noise = compute_fid(val_images, noise, feature="auto")  # auto: digits for 1x28x28
+    assert real_vs_real < 2.0  # measured 0.64 for these two 500-digit splits
+    assert real_vs_noise > 30 * real_vs_real
+
+
+def test_kid_is_near_zero_for_real_digits_and_uses_what_there_is(digits):
+    from zoo.metrics.features import DigitsFeatureExtractor
+
+    distances = FeatureDistances(DigitsFeatureExtractor(), kid_subset_size=100)
+    distances.update(digits["val"].tensors[0][:300], real=True)
+    distances.update(digits["test"].tensors[0][:60], real=False)  # fewer than a subset: KID uses subsets of 60
+    results = distances.compute(seed=0)
+    assert abs(results["kid"]) < 3 * results["kid_std"] + 0.05
+    assert torch.equal(results["kid"], distances.compute(seed=0)["kid"])  # seeded subsets: KID repeats
+    distances.reset_fake()
+    assert int(distances.fid.real_features_num_samples) == 300 and int(distances.fid.fake_features_num_samples) == 0
+
+
+# ---------------------------------------------------------------- the callback during training
+
+
+class NoisyDigits(L.LightningModule):
+    """A stand-in generator: real training digits plus noise whose size training shrinks, so FID must fall."""
+
+    def __init__(self, bank: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("bank", bank)
+        self.noise_level = nn.Parameter(torch.tensor(0.6))
+        self.image_shape = tuple(bank.shape[1:])
+        self.training_steps = 0
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        picks = torch.randint(len(self.bank), (n,), generator=generator)
+        noise = torch.randn(n, *self.image_shape, generator=generator)
+        return (self.bank[picks.to(self.device)] + self.noise_level.abs() * noise.to(self.device)).clamp(0, 1)
+
+    def training_step(self, batch, batch_idx):
+        self.training_steps += 1
+        return self.noise_level.abs()
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class Encoder(NoisyDigits):
+    """No ``sample``, no ``translate``: FID has nothing to judge."""
+
+    sample = None
+
+
+class Translator(NoisyDigits):
+    """Paired translation stand-in: returns its input, so FID(translate(A), B) compares two digit splits."""
+
+    sample = None
+
+    def translate(self, images: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        return images
+
+
+class PairedDigits(Dataset):
+    def __init__(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        self.a, self.b = a, b
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"A": self.a[index], "B": self.b[index]}
+
+
+class RecordFID(L.Callback):
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if "val/fid" in trainer.callback_metrics:
+            self.values.append(float(trainer.callback_metrics["val/fid"]))
+
+
+def loaders(digits) -> tuple[DataLoader, DataLoader]:
+    """Train and validation loaders over the module-scoped digits (loading them again costs seconds)."""
+    return DataLoader(digits["train"], batch_size=50, shuffle=True), DataLoader(digits["val"], batch_size=50)
+
+
+def fast_trainer(*callbacks: L.Callback, max_epochs: int = 2, **overrides) -> L.Trainer:
+    settings = dict(max_epochs=max_epochs, limit_train_batches=2, limit_val_batches=4, num_sanity_val_steps=1,
+                    accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                    enable_progress_bar=False, enable_model_summary=False)
+    return L.Trainer(callbacks=list(callbacks), **{**settings, **overrides})
+
+
+def test_generative_model_logs_val_fid_with_real_statistics_computed_once(digits):
+    fid = FIDCallback(num_samples=200, kid_subset_size=50, batch_size=100)
+    record = RecordFID()
+    model = NoisyDigits(digits["train"].tensors[0][:500])
+    trainer = fast_trainer(fid, record)
+    trainer.fit(model, *loaders(digits))
+
+    assert {"val/fid", "val/kid"} <= set(trainer.callback_metrics)
+    assert len(record.values) == 2 and record.values[1] < record.values[0]  # less noise, lower FID
+    # Real statistics: the 4 x 50 validation digits of the first validation, kept, not re-added (nor the sanity batch).
+    assert fid.real_statistics_passes == 1
+    assert int(fid.distances.fid.real_features_num_samples) == 200
+
+    # Fixed seeds: the same model scores the same FID every time it is validated.
+    first = trainer.validate(model, loaders(digits)[1], verbose=False)[0]["val/fid"]
+    again = trainer.validate(model, loaders(digits)[1], verbose=False)[0]["val/fid"]
+    assert first == again == pytest.approx(record.values[-1], rel=1e-5)
+
+
+def test_model_without_sample_or_translate_gets_nothing(digits):
+    fid = FIDCallback(feature="inception")  # would fail offline if it were ever built
+    trainer = fast_trainer(fid, max_epochs=1)
+    trainer.fit(Encoder(digits["train"].tensors[0][:10]), *loaders(digits))
+    assert "val/fid" not in trainer.callback_metrics and fid.distances is None
+
+
+def test_translation_model_logs_fid_of_translated_a_against_b(digits):
+    pairs = PairedDigits(digits["val"].tensors[0], digits["test"].tensors[0])
+    fid = FIDCallback(num_samples=150, kid=False)
+    trainer = fast_trainer(fid, max_epochs=1)
+    trainer.fit(Translator(digits["train"].tensors[0][:10]), train_dataloaders=DataLoader(pairs, batch_size=50),
+                val_dataloaders=DataLoader(pairs, batch_size=50))
+    assert "val/fid" in trainer.callback_metrics and "val/kid" not in trainer.callback_metrics
+    assert int(fid.distances.fid.real_features_num_samples) == 200  # every B of the 4 batches
+    assert int(fid.distances.fid.fake_features_num_samples) == 0  # reset after logging; 150 were used
+    assert float(trainer.callback_metrics["val/fid"]) < 5.0  # two real digit splits are close
+
+
+def test_missing_inception_weights_fail_before_training(digits, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    model = NoisyDigits(torch.rand(10, 3, 32, 32))  # auto: inception for anything but 1x28x28
+    with pytest.raises(ZooError, match="--fid.inception_weights PATH"):
+        fast_trainer(FIDCallback(), max_epochs=1).fit(model, *loaders(digits))
+    assert model.training_steps == 0
+
+
+def test_distributed_padding_is_not_counted_and_samples_do_not_depend_on_process_count():
+    padded_validation = SimpleNamespace(world_size=2, val_dataloaders=DataLoader(list(range(501))))
+    assert _per_process_limit(padded_validation) == 250  # the sampler pads to 502; the repeat is left out
+
+    class Seeded(nn.Module):
+        def sample(self, n, generator=None):
+            return torch.rand(n, 1, 2, 2, generator=generator)
+
+    fid = FIDCallback(num_samples=250, batch_size=60)
+    single = torch.cat(list(fid._sample_batches(Seeded(), rank=0, world_size=1)))
+    split = [torch.cat(list(fid._sample_batches(Seeded(), rank=rank, world_size=2))) for rank in (0, 1)]
+    assert len(single) == 250 and sum(len(part) for part in split) == 250
+    assert torch.equal(torch.cat(split).sort(dim=0).values, single.sort(dim=0).values)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ZooError, match="num_samples"):
+        FIDCallback(num_samples=1)
+    with pytest.raises(ZooError, match="every_n_epochs"):
+        FIDCallback(every_n_epochs=-1)

@@ -1,0 +1,44 @@
+"""The VAE: ELBO training, sampling from the prior, negative-ELBO anomaly scores."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from tests.models.reconstruction_checks import check_reconstruction_family
+from zoo.models.vae import VAE
+
+
+def test_learns_digits_encodes_decodes_and_scores_anomalies():
+    check_reconstruction_family(VAE(lr=2e-3))
+
+
+def test_kl_term_matches_the_closed_form_for_a_known_posterior():
+    model = VAE(latent_dim=2)
+    mean, log_var = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.0, math.log(4.0)]])
+    model.posterior = lambda images: (mean, log_var)
+    _, kl, _ = model.elbo_terms(torch.rand(1, 1, 28, 28), sample_latent=False)
+    # KL(N(mu, s^2) || N(0, 1)) = 0.5 * (mu^2 + s^2 - 1 - log s^2), summed over dimensions.
+    expected = 0.5 * (1 + 1 - 1 - 0) + 0.5 * (4 + 4 - 1 - math.log(4.0))
+    assert torch.allclose(kl, torch.tensor([expected]))
+
+
+def test_sample_is_seeded_and_in_unit_range():
+    model = VAE()
+    first = model.sample(8, generator=torch.Generator().manual_seed(3))
+    again = model.sample(8, generator=torch.Generator().manual_seed(3))
+    assert first.shape == (8, 1, 28, 28)
+    assert torch.equal(first, again)
+    assert first.min() >= 0 and first.max() <= 1
+
+
+def test_beta_weights_the_kl_term():
+    images = torch.rand(4, 1, 28, 28)
+    torch.manual_seed(0)
+    plain = VAE(beta=1.0)
+    torch.manual_seed(0)
+    heavy = VAE(beta=4.0)
+    reconstruction, kl, _ = plain.elbo_terms(images, sample_latent=False)
+    assert torch.allclose(plain.anomaly_score(images), reconstruction + kl)
+    assert heavy.hparams.beta == 4.0

@@ -1,0 +1,82 @@
+"""The user's story at the command line: names resolve, errors are one line, runs land in runs/."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from tests.conftest import FAST_TRAINER, REPO, run_zoo
+
+
+@pytest.mark.parametrize("model", ["autoencoder", "denoising_autoencoder", "vae"])
+def test_zoo_fit_trains_each_reconstruction_family_on_digits(model, tmp_path):
+    run_zoo(["fit", "--model", model, "--data", "digits", *FAST_TRAINER], cwd=tmp_path)
+    run_dir = tmp_path / "runs" / model / "version_0"
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert tuple(checkpoint["hyper_parameters"]["image_shape"]) == (1, 28, 28)  # linked from the data
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    # The checkpoint names its class, so sample/encode/score can load it without being told.
+    assert checkpoint["hyper_parameters"]["_class_path"] == config["model"]["class_path"]
+    metrics = (run_dir / "metrics.csv").read_text()
+    assert "val/loss" in metrics and "val/psnr" in metrics
+
+
+def test_second_run_gets_its_own_folder_instead_of_refusing(tmp_path):
+    args = ["fit", "--model", "VAE", "--data", "zoo.data.digits.DigitsDataModule", *FAST_TRAINER,
+            "--trainer.limit_train_batches", "1"]
+    run_zoo(args, cwd=tmp_path)
+    run_zoo(args, cwd=tmp_path)
+    assert (tmp_path / "runs/vae/version_0/config.yaml").exists()
+    assert (tmp_path / "runs/vae/version_1/config.yaml").exists()
+    assert (tmp_path / "runs/vae/version_1/checkpoints/last.ckpt").exists()
+
+
+def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
+    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER], cwd=tmp_path)
+    last = tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt"
+    resumed = [*FAST_TRAINER]
+    resumed[resumed.index("--trainer.max_epochs") + 1] = "2"
+    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *resumed, "--ckpt_path", str(last)], cwd=tmp_path)
+    checkpoint = torch.load(tmp_path / "runs/autoencoder/version_1/checkpoints/last.ckpt", weights_only=False)
+    assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == 8
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_config_parses(config, tmp_path):
+    printed = run_zoo(["fit", "--config", str(config), "--print_config"], cwd=tmp_path).stdout
+    assert "class_path" in printed
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["fit", "--model", "vea", "--data", "digits"], "zoo: error: unknown model 'vea'; did you mean vae"),
+        (["fit", "--model", "vae", "--data", "digitz"], "zoo: error: unknown datamodule 'digitz'; did you mean digits"),
+        (["info", "autoencodr"], "zoo: error: unknown model 'autoencodr'; did you mean autoencoder"),
+    ],
+)
+def test_unknown_names_fail_in_one_line_with_close_matches(args, expected, tmp_path):
+    result = run_zoo(args, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(expected), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_empty_image_folder_fails_in_one_line_naming_it(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_zoo(["fit", "--model", "autoencoder", "--data", "folder", "--data.root", str(empty), *FAST_TRAINER],
+                     cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"zoo: error: image folder {empty} holds no images" in result.stderr
+
+
+def test_python_cli_py_is_the_same_cli(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(REPO / "cli.py"), "list"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "denoising_autoencoder" in result.stdout

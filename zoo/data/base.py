@@ -1,0 +1,86 @@
+"""What every image datamodule shares: deterministic splits and loaders.
+
+Datamodules yield ``(images, labels)`` with images float in [0, 1], NCHW, and expose
+``image_shape`` (C, H, W), ``num_classes`` and ``batch_kind = "images"`` so the CLI can
+size the model from the data and refuse a model that needs paired or unpaired batches.
+"""
+
+from __future__ import annotations
+
+import os
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+
+def split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[list[int]]:
+    """Split ``range(n)`` into consecutive chunks of a seeded permutation.
+
+    The last chunk takes the remainder, so the split is exact and the same on every
+    machine and every process (DDP ranks must agree on it).
+    """
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    chunks, start = [], 0
+    for fraction in fractions[:-1]:
+        size = int(round(n * fraction))
+        chunks.append(order[start : start + size])
+        start += size
+    chunks.append(order[start:])
+    return chunks
+
+
+def default_num_workers() -> int:
+    """Two workers where the machine has cores to spare, none on tiny machines."""
+    return min(2, max(0, (os.cpu_count() or 1) - 1))
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Loaders over ``train``/``val``/``test`` datasets that a subclass builds in ``setup``."""
+
+    batch_kind = "images"
+    image_shape: tuple[int, int, int]
+    num_classes: int | None = None
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        if batch_size < 1:
+            from zoo.errors import ZooError
+
+            raise ZooError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not built this split yet")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            # A last batch of 1 breaks batch norm in training; validation keeps every image.
+            drop_last=shuffle and len(dataset) > self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+
+def subsets(dataset: Dataset, fractions: tuple[float, ...], seed: int) -> list[Subset]:
+    return [Subset(dataset, idx) for idx in split_indices(len(dataset), fractions, seed)]

@@ -1,0 +1,107 @@
+"""Any folder of images as a datamodule, loaded lazily from disk.
+
+``root/*.png`` gives unlabelled images (label 0); ``root/<class>/*.png`` gives one label per
+sub-folder, in sorted order, as torchvision's ImageFolder does. Images are resized and
+centre-cropped to ``image_size`` squares with ``channels`` 1 (grey) or 3 (RGB), and split
+into train/val/test by a seeded permutation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch.utils.data import Dataset, Subset
+from torchvision.transforms.v2 import functional as TF
+
+from zoo.data.base import ImageDataModule, default_num_workers, split_indices
+from zoo.data.image_files import check_image_files, list_image_files, load_image
+from zoo.errors import ZooError
+
+
+class ImageFiles(Dataset):
+    """``(image, label)`` pairs read from ``files`` when indexed, never all at once."""
+
+    def __init__(self, files: list[Path], labels: list[int], image_size: int, channels: int) -> None:
+        self.files, self.labels = files, labels
+        self.image_size, self.channels = image_size, channels
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = load_image(self.files[index], self.channels)
+        image = TF.resize(image, self.image_size, antialias=True)
+        image = TF.center_crop(image, [self.image_size, self.image_size])
+        return image.clamp_(0.0, 1.0), self.labels[index]
+
+
+class ImageFolderDataModule(ImageDataModule):
+    """Images from a folder (optionally one sub-folder per class), resized to ``image_size``."""
+
+    def __init__(
+        self,
+        root: str,
+        image_size: int = 64,
+        channels: Literal[1, 3] = 3,
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        num_workers: int = default_num_workers(),
+        seed: int = 0,
+    ) -> None:
+        """
+        Args:
+            root: the folder; images directly inside it, or in one sub-folder per class.
+            image_size: side of the square images the model sees (resize, then centre crop).
+            channels: 1 for greyscale, 3 for RGB; images are converted on load.
+            batch_size: images per batch.
+            val_fraction: share of images held out for validation (at least one image).
+            test_fraction: share of images held out for testing (at least one image).
+            num_workers: DataLoader worker processes decoding images.
+            seed: seed of the split.
+        """
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        if image_size < 4:
+            raise ZooError(f"image_size must be at least 4, got {image_size}")
+        if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+            raise ZooError(f"val_fraction + test_fraction must be below 1, got {val_fraction} + {test_fraction}")
+        self.root = root
+        self.image_size = image_size
+        self.channels = channels
+        self.image_shape = (channels, image_size, image_size)
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.dataset: ImageFiles | None = None
+        self.class_names: list[str] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.dataset is not None:
+            return
+        root = Path(self.root).expanduser()
+        files = list_image_files(root, recursive=True)
+        check_image_files(files)  # a broken file fails here, by name, not inside a worker
+        top_folders = [path.relative_to(root).parts[0] for path in files if len(path.relative_to(root).parts) > 1]
+        self.class_names = sorted(set(top_folders))
+        if self.class_names:
+            self.num_classes = len(self.class_names)
+            index_of = {name: index for index, name in enumerate(self.class_names)}
+            labels = [index_of.get(path.relative_to(root).parts[0], 0) for path in files]
+        else:
+            labels = [0] * len(files)
+        self.dataset = ImageFiles(files, labels, self.image_size, self.channels)
+        train_idx, val_idx, test_idx = self._split(len(files))
+        self.train_set, self.val_set, self.test_set = (Subset(self.dataset, idx) for idx in (train_idx, val_idx, test_idx))
+
+    def _split(self, n: int) -> list[list[int]]:
+        if n < 3:  # too few to hold any out: every split sees every image
+            return [list(range(n))] * 3
+        val_size = max(1, round(n * self.val_fraction)) if self.val_fraction else 0
+        test_size = max(1, round(n * self.test_fraction)) if self.test_fraction else 0
+        train_fraction = (n - val_size - test_size) / n
+        return split_indices(n, (train_fraction, val_size / n, test_size / n), self.seed)
+
+    def files(self, split: Literal["train", "val", "test"] = "test") -> list[Path]:
+        """The file behind each item of a split, in loader order (for per-file scores)."""
+        subset = {"train": self.train_set, "val": self.val_set, "test": self.test_set}[split]
+        return [self.dataset.files[index] for index in subset.indices]

@@ -1,0 +1,108 @@
+"""torchvision's MNIST, Fashion-MNIST and CIFAR-10 as zoo datamodules.
+
+Nothing downloads unless asked: ``download`` is off by default, and a missing dataset is
+a one-line error saying where the zoo looked and how to fetch it. The official training
+set is split into train/val (seeded); the official test set is the test split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torchvision import datasets
+from torchvision.transforms import ToTensor
+
+from zoo.data.base import ImageDataModule, default_num_workers, split_indices
+from zoo.errors import ZooError
+
+
+class _TorchvisionDataModule(ImageDataModule):
+    dataset_class: type
+    download_size: str
+
+    def __init__(
+        self,
+        root: str = "data",
+        download: bool = False,
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        num_workers: int = default_num_workers(),
+        seed: int = 0,
+    ) -> None:
+        """
+        Args:
+            root: folder holding the dataset (torchvision's layout); created by a download.
+            download: fetch the dataset into ``root`` if it is missing (needs network).
+            batch_size: images per batch.
+            val_fraction: share of the official training set held out for validation.
+            num_workers: DataLoader worker processes.
+            seed: seed of the train/val split.
+        """
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        if not 0.0 < val_fraction < 1.0:
+            raise ZooError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+        self.root = root
+        self.download = download
+        self.val_fraction = val_fraction
+
+    def expected_location(self) -> Path:
+        """Where torchvision looks for the files (shown in the error when they are missing)."""
+        return Path(self.root).resolve() / self.dataset_class.__name__ / "raw"
+
+    def prepare_data(self) -> None:
+        # Lightning calls this on one process per node, so a download is never done twice.
+        if self.download:
+            for train in (True, False):
+                self.dataset_class(self.root, train=train, download=True)
+
+    def _open(self, train: bool):
+        try:
+            return self.dataset_class(self.root, train=train, transform=ToTensor(), download=False)
+        except RuntimeError as error:
+            if "not found" not in str(error).lower():
+                raise
+            name = self.dataset_class.__name__
+            raise ZooError(
+                f"{name} not found in {self.expected_location()}; pass --data.download true to fetch it "
+                f"({self.download_size}), or put torchvision's {name} files there (--data.root sets the folder)"
+            ) from None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        from torch.utils.data import Subset
+
+        full_train = self._open(train=True)
+        train_idx, val_idx = split_indices(len(full_train), (1.0 - self.val_fraction, self.val_fraction), self.seed)
+        self.train_set, self.val_set = Subset(full_train, train_idx), Subset(full_train, val_idx)
+        self.test_set = self._open(train=False)
+
+
+class MNISTDataModule(_TorchvisionDataModule):
+    """MNIST handwritten digits: 60,000 + 10,000 images, 1x28x28."""
+
+    dataset_class = datasets.MNIST
+    download_size = "about 12 MB"
+    image_shape = (1, 28, 28)
+    num_classes = 10
+
+
+class FashionMNISTDataModule(_TorchvisionDataModule):
+    """Fashion-MNIST clothing images: 60,000 + 10,000 images, 1x28x28."""
+
+    dataset_class = datasets.FashionMNIST
+    download_size = "about 30 MB"
+    image_shape = (1, 28, 28)
+    num_classes = 10
+
+
+class CIFAR10DataModule(_TorchvisionDataModule):
+    """CIFAR-10 natural images: 50,000 + 10,000 images, 3x32x32."""
+
+    dataset_class = datasets.CIFAR10
+    download_size = "about 170 MB"
+    image_shape = (3, 32, 32)
+    num_classes = 10
+
+    def expected_location(self) -> Path:
+        return Path(self.root).resolve() / self.dataset_class.base_folder

@@ -1,0 +1,343 @@
+"""FID and KID of a model's images against real ones: a callback for training, a function for the Python API.
+
+Fréchet distance (Heusel et al., NeurIPS 2017): fit a Gaussian to the features of each
+image set and take ``|mu_r - mu_f|^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2))``. Kernel
+distance (Bińkowski et al., "Demystifying MMD GANs", ICLR 2018): the unbiased polynomial
+MMD between the two feature sets, averaged over random subsets. Both come from
+torchmetrics, which accumulates in float64 and reduces across processes; the features
+come from :mod:`zoo.metrics.features` (``digits``, ``inception``, ``auto``, a plugin).
+
+The callback switches on by interface, so a plugin model gets it without inheriting
+anything: ``sample(n, generator=None)`` -> ``val/fid`` of ``num_samples`` samples against
+the validation images; ``translate(x, direction="AtoB")`` with ``{"A", "B"}`` batches ->
+``val/fid`` of translated A against real B; neither -> nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import lightning as L
+import torch
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import nn
+from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance
+
+from zoo.errors import ZooError
+from zoo.metrics.features import build_feature_extractor
+
+
+class PrecomputedFeatures(nn.Module):
+    """The identity, posing as torchmetrics' feature network.
+
+    The extractor runs once per image in :class:`FeatureDistances` and both metrics get
+    its features, instead of each metric running the (possibly 24M-parameter) network again.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+class FeatureDistances(nn.Module):
+    """FID, and optionally KID, between real and fake images in one extractor's feature space.
+
+    Real statistics survive :meth:`reset_fake` (``reset_real_features=False``), so a
+    training run extracts them once. Both metrics reduce across processes in ``compute``;
+    KID keeps every feature (float64, ``num_features`` each) until then.
+    """
+
+    def __init__(self, extractor: nn.Module, kid_subset_size: int | None = 100, kid_subsets: int = 100) -> None:
+        """
+        Args:
+            extractor: float [0, 1] NCHW images -> (N, extractor.num_features) features.
+            kid_subset_size: images per KID subset (torchmetrics' default is 1000); None for no KID.
+            kid_subsets: how many random subsets KID averages over.
+        """
+        super().__init__()
+        self.extractor = extractor
+        features = PrecomputedFeatures(int(extractor.num_features))
+        # normalize=True says "float in [0, 1]"; torchmetrics only acts on it for its built-in Inception.
+        self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False, normalize=True)
+        self.kid_subset_size = kid_subset_size
+        self.kid: KernelInceptionDistance | None = None
+        if kid_subset_size is not None:
+            with warnings.catch_warnings():
+                # "KID will save all extracted features": known and intended; the callback caps the counts.
+                warnings.simplefilter("ignore", UserWarning)
+                self.kid = KernelInceptionDistance(feature=features, subsets=kid_subsets, subset_size=kid_subset_size,
+                                                   reset_real_features=False, normalize=True)
+
+    @torch.no_grad()
+    def update(self, images: torch.Tensor, real: bool) -> None:
+        """Add float [0, 1] NCHW images to the real or the fake side."""
+        # Full precision whatever the trainer's precision: features of a bf16 network would make FID
+        # depend on the precision flag rather than on the images.
+        with torch.autocast(images.device.type, enabled=False):
+            features = self.extractor(images.float()).double()
+        self.fid.update(features, real=real)
+        if self.kid is not None:
+            self.kid.update(features, real=real)
+
+    def counts(self) -> tuple[int, int]:
+        """(real, fake) images seen, summed over processes."""
+        counts = torch.stack([self.fid.real_features_num_samples, self.fid.fake_features_num_samples])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(counts)
+        return int(counts[0]), int(counts[1])
+
+    def compute(self, seed: int = 0) -> dict[str, torch.Tensor]:
+        """``{"fid": ..., "kid": ..., "kid_std": ...}`` (KID only when it is on and both sides have 2+ images).
+
+        The same on every process. KID draws its subsets from a generator seeded with
+        ``seed`` in a forked RNG: the value repeats, and training's random stream is untouched.
+        """
+        real_count, fake_count = self.counts()
+        if min(real_count, fake_count) < 2:
+            raise ZooError(f"FID needs at least 2 real and 2 fake images, got {real_count} real and {fake_count} fake")
+        results = {"fid": self.fid.compute().float()}
+        if self.kid is not None and self.kid_subset_size is not None:
+            # KID refuses subsets larger than either side; smaller subsets keep it unbiased, only noisier.
+            self.kid.subset_size = min(self.kid_subset_size, real_count, fake_count)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                kid_mean, kid_std = self.kid.compute()
+            results["kid"], results["kid_std"] = kid_mean.float(), kid_std.float()
+        return results
+
+    def reset_fake(self) -> None:
+        """Forget the fake images; the real statistics stay."""
+        self.fid.reset()
+        if self.kid is not None:
+            self.kid.reset()
+
+
+def compute_fid(
+    real_images: torch.Tensor,
+    fake_images: torch.Tensor,
+    feature: str | nn.Module = "auto",
+    batch_size: int = 250,
+    inception_weights: str | None = None,
+    allow_download: bool = False,
+) -> float:
+    """FID between two sets of float [0, 1] NCHW images, for users of the Python API.
+
+    Args:
+        real_images: the reference images, e.g. a test split.
+        fake_images: the images to judge, e.g. ``model.sample(1000)``.
+        feature: ``auto`` (``digits`` for 1x28x28, else ``inception``), a ``zoo.features`` name, a class
+            path, or a feature module with ``num_features``.
+        batch_size: images per forward pass of the feature network.
+        inception_weights: local Inception weights, for ``inception`` offline.
+        allow_download: let ``inception`` fetch its weights when they are not cached.
+    """
+    if isinstance(feature, str):
+        feature = build_feature_extractor(feature, tuple(real_images.shape[1:]), inception_weights, allow_download)
+    distances = FeatureDistances(feature, kid_subset_size=None).to(real_images.device)
+    for real_batch in real_images.split(batch_size):
+        distances.update(real_batch, real=True)
+    for fake_batch in fake_images.to(real_images.device).split(batch_size):
+        distances.update(fake_batch, real=False)
+    return float(distances.compute()["fid"])
+
+
+def task_of(module: nn.Module) -> str | None:
+    """Which FID the callback gives a model: ``translation``, ``generation`` or none (by interface only)."""
+    if callable(getattr(module, "translate", None)):
+        return "translation"
+    if callable(getattr(module, "sample", None)):
+        return "generation"
+    return None
+
+
+class FIDCallback(L.Callback):
+    """Log ``val/fid`` (and ``val/kid``) during validation of every generative or translation model.
+
+    Real statistics come from the validation images of the first validation that computes
+    FID and are kept for the run (re-extracted after a restart). Fake images come from
+    fixed seeds, so epoch-to-epoch changes come from the model, not from the noise. The
+    sanity check computes nothing. Under DDP each process takes at most
+    ``len(val_dataset) // world_size`` validation images: the distributed sampler pads
+    the last batch with repeats and the cap leaves them out (so up to ``world_size - 1``
+    images go unused); generated samples are split by batch, with a seed per batch, so
+    the set of samples does not depend on the number of processes.
+    """
+
+    def __init__(
+        self,
+        feature: str = "auto",
+        num_samples: int = 1000,
+        kid: bool = True,
+        kid_subset_size: int = 100,
+        every_n_epochs: int = 1,
+        batch_size: int = 250,
+        inception_weights: str | None = None,
+        allow_download: bool = False,
+        seed: int = 0,
+    ) -> None:
+        """
+        Args:
+            feature: feature network: ``auto`` (``digits`` for 1x28x28 grayscale, ``inception`` otherwise),
+                ``digits``, ``inception``, another name registered in ``zoo.features``, or a class path.
+            num_samples: generated images per FID (translation models: at most this many translated images).
+                FID is biased upwards at small counts; compare runs only at equal ``num_samples``.
+            kid: also log ``val/kid`` (unbiased at any count, so better than FID for small ``num_samples``).
+            kid_subset_size: images per KID subset; reduced, with a warning, when fewer are available.
+            every_n_epochs: compute FID on every n-th epoch's validation; 0 switches the callback off.
+            batch_size: images per call to ``sample`` and per forward pass of the feature network.
+            inception_weights: local path of the FID Inception weights (``inception`` offline).
+            allow_download: let ``inception`` download its weights (91 MB) into the torch hub cache.
+            seed: seeds the generated samples and the KID subsets.
+        """
+        super().__init__()
+        if num_samples < 2:
+            raise ZooError(f"fid.num_samples must be at least 2, got {num_samples}")
+        if kid_subset_size < 2:
+            raise ZooError(f"fid.kid_subset_size must be at least 2, got {kid_subset_size}")
+        if every_n_epochs < 0:
+            raise ZooError(f"fid.every_n_epochs must be 0 (off) or more, got {every_n_epochs}")
+        if batch_size < 1:
+            raise ZooError(f"fid.batch_size must be at least 1, got {batch_size}")
+        self.feature = feature
+        self.num_samples = num_samples
+        self.kid = kid
+        self.kid_subset_size = kid_subset_size
+        self.every_n_epochs = every_n_epochs
+        self.batch_size = batch_size
+        self.inception_weights = inception_weights
+        self.allow_download = allow_download
+        self.seed = seed
+        self.task: str | None = None
+        self.distances: FeatureDistances | None = None
+        self.has_real_statistics = False
+        self.real_statistics_passes = 0  # validations that extracted real features: 1 in a healthy run
+        self._computing = False
+        self._real_quota = self._fake_quota = 0
+        self._warned_kid_subset = False
+
+    # -- set-up
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.task = task_of(pl_module) if self.every_n_epochs > 0 else None
+        if self.task is not None and self.distances is None:
+            image_shape = getattr(trainer.datamodule, "image_shape", None) or getattr(pl_module, "image_shape", None)
+            if image_shape is not None or self.feature != "auto":
+                # Built now, not at the first validation: a missing Inception file fails before training starts.
+                self._build(tuple(image_shape) if image_shape is not None else None)
+
+    def _build(self, image_shape: tuple[int, ...] | None) -> None:
+        extractor = build_feature_extractor(self.feature, image_shape, self.inception_weights, self.allow_download)
+        self.distances = FeatureDistances(extractor, kid_subset_size=self.kid_subset_size if self.kid else None)
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        if self.task is None or trainer.sanity_checking:
+            return False
+        return trainer.state.fn == TrainerFn.VALIDATING or (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._computing = self._due(trainer)
+        if not self._computing:
+            return
+        if self.distances is not None:
+            self.distances.to(pl_module.device)
+        per_process = _per_process_limit(trainer)
+        self._real_quota = 0 if self.has_real_statistics else per_process
+        self._fake_quota = min(per_process, self.num_samples // trainer.world_size)
+
+    # -- real images (and translated fakes) batch by batch
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        if not self._computing or dataloader_idx != 0:
+            return
+        if self.task == "translation":
+            if not (isinstance(batch, dict) and "A" in batch and "B" in batch):
+                raise ZooError(f"{type(pl_module).__name__} has translate(); FID needs {{'A', 'B'}} batches, "
+                               f"got {type(batch).__name__}")
+            real_images, source_images = batch["B"], batch["A"]
+        else:
+            real_images, source_images = _images_of(batch, pl_module), None
+        if self.distances is None:
+            self._build(tuple(real_images.shape[1:]))
+            self.distances.to(pl_module.device)
+        if self._real_quota > 0:
+            taken = real_images[: self._real_quota]
+            self.distances.update(taken, real=True)
+            self._real_quota -= len(taken)
+        if source_images is not None and self._fake_quota > 0:
+            with torch.no_grad(), trainer.precision_plugin.val_step_context():
+                translated = pl_module.translate(source_images[: self._fake_quota], direction="AtoB")
+            self.distances.update(translated, real=False)
+            self._fake_quota -= len(translated)
+
+    # -- generated fakes, the metrics, the log
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._computing or self.distances is None:
+            return
+        self._computing = False
+        if self.task == "generation":
+            with torch.no_grad(), trainer.precision_plugin.val_step_context():
+                for sample_batch in self._sample_batches(pl_module, trainer.global_rank, trainer.world_size):
+                    self.distances.update(sample_batch, real=False)
+        real_count, fake_count = self.distances.counts()
+        if real_count < 2 or fake_count < 2:
+            rank_zero_warn(f"val/fid skipped: {real_count} real and {fake_count} generated images this validation; "
+                           "FID needs at least 2 of each (are there validation batches?)")
+            self.distances.reset_fake()
+            return
+        if not self.has_real_statistics:
+            self.has_real_statistics = True
+            self.real_statistics_passes += 1
+        if self.kid and min(real_count, fake_count) < self.kid_subset_size and not self._warned_kid_subset:
+            self._warned_kid_subset = True
+            rank_zero_warn(f"val/kid uses subsets of {min(real_count, fake_count)} images: fid.kid_subset_size="
+                           f"{self.kid_subset_size} is more than the {real_count} real / {fake_count} generated ones")
+        results = self.distances.compute(self.seed)
+        self.distances.reset_fake()
+        # The values are already reduced by torchmetrics and equal on every process; sync_dist only
+        # averages equal numbers (and keeps Lightning from warning about epoch-level logging under DDP).
+        pl_module.log("val/fid", results["fid"], prog_bar=True, on_epoch=True, sync_dist=True)
+        if "kid" in results:
+            pl_module.log("val/kid", results["kid"], on_epoch=True, sync_dist=True)
+
+    def _sample_batches(self, pl_module: L.LightningModule, rank: int, world_size: int) -> Iterator[torch.Tensor]:
+        """This process's share of ``num_samples`` generated images, batch by batch.
+
+        Batch ``b`` always comes from the same seed and goes to process ``b % world_size``, so
+        the union over processes is the same set of images whatever the number of processes.
+        The generator is a CPU one, as the ``sample`` interface documents.
+        """
+        num_batches = -(-self.num_samples // self.batch_size)
+        for batch_index in range(rank, num_batches, world_size):
+            size = min(self.batch_size, self.num_samples - batch_index * self.batch_size)
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + batch_index)
+            yield pl_module.sample(size, generator=generator)
+
+
+def _images_of(batch, pl_module: nn.Module) -> torch.Tensor:
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], torch.Tensor):
+        return batch[0]
+    raise ZooError(f"{type(pl_module).__name__} has sample(); FID needs (images, labels) batches, "
+                   f"got {type(batch).__name__}")
+
+
+def _per_process_limit(trainer: L.Trainer) -> int:
+    """How many validation images this process may count without counting the sampler's padding.
+
+    DistributedSampler pads the index list to a multiple of world_size with repeats at the
+    end; the first ``len(dataset) // world_size`` indices of every rank are distinct real
+    images. With one process, or a dataset without a length (streaming), there is no cap.
+    """
+    if trainer.world_size <= 1:
+        return 2**62
+    loaders = trainer.val_dataloaders
+    loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+    try:
+        return len(loader.dataset) // trainer.world_size
+    except (AttributeError, TypeError):
+        return 2**62

@@ -1,0 +1,122 @@
+"""Variational autoencoder: a Gaussian latent space you can sample from.
+
+Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014 (arXiv:1312.6114);
+beta weighting from Higgins et al., "beta-VAE", ICLR 2017. Gaussian encoder
+q(z|x) = N(mu, sigma^2) with the reparameterization trick, Bernoulli decoder
+p(x|z) on pixels in [0, 1], loss = negative ELBO = reconstruction + beta * KL.
+
+Uses: image generation (``sample``), latent features (``encode`` returns the mean),
+anomaly detection (``anomaly_score`` = negative ELBO, in nats per image).
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from zoo.metrics.reconstruction import ReconstructionMetrics
+from zoo.nn.autoencoding import Architecture, build_decoder, build_encoder
+
+DEFAULT_HIDDEN = {"dense": [512, 256], "conv": [32, 64]}
+
+
+class VAE(L.LightningModule):
+    """Variational autoencoder with a standard-normal prior and a ``beta``-weighted KL term."""
+
+    task = "reconstruction"
+    batch_kind = "images"
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        latent_dim: int = 16,
+        hidden_dims: list[int] | None = None,
+        architecture: Architecture = "dense",
+        beta: float = 1.0,
+        lr: float = 1e-3,
+    ) -> None:
+        """
+        Args:
+            image_shape: (channels, height, width) of the images; the CLI links it from the data.
+            latent_dim: dimension of the latent Gaussian.
+            hidden_dims: hidden widths (dense, default [512, 256]) or conv channels (default [32, 64]).
+            architecture: "dense" or "conv".
+            beta: weight of the KL term (1 = the true ELBO; >1 = beta-VAE, more disentangled, blurrier).
+            lr: Adam learning rate.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        hidden = DEFAULT_HIDDEN[architecture] if hidden_dims is None else list(hidden_dims)
+        self.image_shape = tuple(image_shape)
+        self.latent_dim = latent_dim
+        self.encoder = build_encoder(architecture, self.image_shape, hidden, 2 * latent_dim)
+        self.decoder = build_decoder(architecture, self.image_shape, hidden, latent_dim)
+        self.metrics = ReconstructionMetrics()
+
+    def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x)."""
+        mean, log_var = self.encoder(images).float().chunk(2, dim=1)
+        # Clamped so exp() cannot overflow early in training or under reduced precision.
+        return mean, log_var.clamp(-30.0, 20.0)
+
+    def elbo_terms(self, images: torch.Tensor, sample_latent: bool = True):
+        """Per-image reconstruction NLL and KL (nats), and the decoder's logits."""
+        mean, log_var = self.posterior(images)
+        latents = mean + torch.randn_like(mean) * (0.5 * log_var).exp() if sample_latent else mean
+        logits = self.decoder(latents)
+        reconstruction = F.binary_cross_entropy_with_logits(logits.float(), images.float(), reduction="none")
+        reconstruction = reconstruction.flatten(1).sum(1)
+        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(1)
+        return reconstruction, kl, logits
+
+    # -- task interfaces: reconstruction and generation
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The posterior mean, shape (N, latent_dim): the usual latent features."""
+        return self.posterior(images)[0]
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] (the Bernoulli means), shape (N, *image_shape)."""
+        return torch.sigmoid(self.decoder(latents))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(images))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` images decoded from the prior N(0, I); pass a seeded CPU ``generator`` to repeat them."""
+        latents = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return self.decode(latents).float()
+
+    @torch.no_grad()
+    def anomaly_score(self, images: torch.Tensor) -> torch.Tensor:
+        """Negative ELBO per image (nats), at the posterior mean so the score is deterministic."""
+        reconstruction, kl, _ = self.elbo_terms(images, sample_latent=False)
+        return reconstruction + kl
+
+    # -- training
+    def _step(self, images: torch.Tensor, stage: str) -> torch.Tensor:
+        reconstruction, kl, logits = self.elbo_terms(images)
+        loss = (reconstruction + self.hparams.beta * kl).mean()
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True)
+        self.log(f"{stage}/kl", kl.mean(), on_step=on_step, on_epoch=True)
+        if stage != "train":
+            self.log(f"{stage}/elbo", -(reconstruction + kl).mean(), on_epoch=True)
+            self.metrics.update_and_log(self, stage, torch.sigmoid(logits), images)
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch[0], "train")
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch[0], "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch[0], "test")
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self.encode(batch[0])
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
