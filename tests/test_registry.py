@@ -74,7 +74,7 @@ def test_zoo_list_prints_every_model_and_datamodule_with_task_and_source(tmp_pat
     for name in BUILTIN_MODELS:
         assert name in rows, result.stdout
         assert CATALOGUE["models"][name]["task"] in rows[name]
-        assert "zoo" in rows[name] and "digits" in rows[name]
+        assert "zoo" in rows[name] and CATALOGUE["models"][name]["default_data"] in rows[name]
     for name in BUILTIN_DATAMODULES:
         assert name in rows, result.stdout
 
@@ -97,3 +97,9 @@ def test_wheel_ships_registry_yaml(tmp_path):
         assert yaml.safe_load(archive.read("zoo/registry.yaml")) == CATALOGUE
         entry_points = next(name for name in names if name.endswith("entry_points.txt"))
         assert "[zoo.models]" in archive.read(entry_points).decode()
+
+
+def test_model_pages_match_the_code():
+    from zoo import docgen
+
+    assert docgen.main(["--check"]) == 0, "docs/models is out of date: run `python -m zoo.docgen`"

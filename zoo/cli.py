@@ -7,17 +7,22 @@ by :func:`main` as one line (``zoo: error: ...``) with exit status 2: the one er
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from zoo import registry
 from zoo.errors import ZooError
+from zoo.callbacks import SampleGridCallback
 from zoo.metrics.fid import FIDCallback
 
 TRAINER_SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -105,6 +110,40 @@ def strategy_for(model: Any, strategy: Any) -> Any:
     return strategy
 
 
+def run_directory(trainer) -> Path:
+    """The run's own folder, where ModelCheckpoint puts ``checkpoints/``: ``<save_dir>/<name>/<version>``."""
+    logger = trainer.logger
+    if logger is None:
+        return Path(trainer.default_root_dir)
+    if getattr(logger, "log_dir", None):  # CSV, TensorBoard
+        return Path(logger.log_dir)
+    version = logger.version if isinstance(logger.version, str) else f"version_{logger.version}"
+    return Path(logger.save_dir or trainer.default_root_dir) / str(logger.name) / version
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Save the resolved config beside the run's checkpoints, and hand it to W&B as the run config.
+
+    Lightning's default writes ``config.yaml`` to ``trainer.log_dir``, which for W&B is the
+    shared save directory, so runs would overwrite each other's config.
+    """
+
+    def __init__(self, parser: LightningArgumentParser, config: Any, **kwargs: Any) -> None:
+        super().__init__(parser, config, save_to_log_dir=False, **kwargs)
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:  # rank 0 only
+        run_dir = run_directory(trainer)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, str(run_dir / self.config_filename), skip_none=False, overwrite=True,
+                         multifile=self.multifile)
+        from lightning.pytorch.loggers import WandbLogger
+
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+                logger.experiment.config.update({"zoo": resolved}, allow_val_change=True)
+
+
 class ZooCLI(LightningCLI):
     """LightningCLI in subclass mode, wired to the registry and the zoo's conventions."""
 
@@ -116,6 +155,7 @@ class ZooCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True})
         # Attached to every run; it switches on by interface (`sample` or `translate`), so a plugin gets it too.
         parser.add_lightning_class_args(FIDCallback, "fid")
+        parser.add_lightning_class_args(SampleGridCallback, "samples")
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand) if self.subcommand else self.config
@@ -123,7 +163,11 @@ class ZooCLI(LightningCLI):
         if model_class is not None and data_class is not None:
             check_batch_kinds(model_class, data_class)
         trainer = config.get("trainer")
-        if trainer is not None and trainer.get("logger") in (None, True):
+        logger = trainer.get("logger") if trainer is not None else None
+        if str(getattr(logger, "class_path", "")).endswith("WandbLogger") and logger.init_args.get("save_dir") == ".":
+            # W&B files go with every other run's files, not into the working directory.
+            logger.init_args.save_dir = trainer.get("default_root_dir") or RUNS_DIR
+        if trainer is not None and logger in (None, True):
             # One folder per family and a fresh version per run: runs/vae/version_3/{config.yaml,metrics.csv,...}.
             name = (registry.name_of(model_class, "model") if model_class else None) or "model"
             from jsonargparse import Namespace
@@ -132,6 +176,16 @@ class ZooCLI(LightningCLI):
                 class_path="lightning.pytorch.loggers.CSVLogger",
                 init_args=Namespace(save_dir=trainer.get("default_root_dir") or RUNS_DIR, name=name),
             )
+
+    def _finish_loggers(self) -> None:
+        """Close W&B runs cleanly: an offline run directory is complete when the command returns."""
+        from lightning.pytorch.loggers import WandbLogger
+
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger.experiment.finish()
+
+    after_fit = after_validate = after_test = after_predict = _finish_loggers
 
     def instantiate_trainer(self, **kwargs: Any):
         trainer_config = self._get(self.config_init, "trainer", default={})
@@ -156,7 +210,7 @@ def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
         subclass_mode_data=True,
         trainer_defaults={"default_root_dir": RUNS_DIR},
         seed_everything_default=0,
-        save_config_kwargs={"overwrite": True},
+        save_config_callback=RunConfigCallback,
         parser_kwargs={"prog": "zoo"},
         args=argv,
         run=run,
@@ -172,39 +226,99 @@ def _console():
     return Console(soft_wrap=False, width=160)
 
 
-def command_list(argv: Sequence[str]) -> None:
-    """``zoo list``: every registered model and datamodule, built-in or plugin."""
-    from rich.table import Table
+def _problem_of(entry: registry.Entry, check: bool) -> str | None:
+    """Why ``entry`` cannot be used, or None; imports a plugin (or, with ``check``, anything) to find out.
 
-    if argv:
-        raise ZooError(f"`zoo list` takes no arguments, got {' '.join(argv)}")
+    Built-ins are listed from registry.yaml without importing them. Plugins have no catalogue
+    entry: their metadata is on the class, and an import that fails is only seen by importing,
+    so listing pays for each plugin's own import and in return shows a broken one here
+    rather than at the first ``zoo fit``.
+    """
+    if entry.problem is not None:
+        return entry.problem
+    if entry.builtin and not check:
+        return None
+    try:
+        entry.load()
+    except ZooError as error:
+        return str(error)
+    return None
+
+
+def command_list(argv: Sequence[str]) -> None:
+    """``zoo list [--check]``: every registered model and datamodule, built-in or plugin, broken ones marked.
+
+    ``--check`` also imports the built-ins and exits with status 2 when anything is broken (for CI).
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    if list(argv) not in ([], ["--check"]):
+        raise ZooError(f"usage: zoo list [--check]; got {' '.join(argv)}")
+    check = bool(argv)
     console = _console()
+    problems: list[tuple[str, str]] = []
+
+    def cells(entry: registry.Entry, *keys: tuple[str, str]) -> list[Text]:
+        """The row of one entry: name, the first metadata key, source, the other keys (each with its default)."""
+        problem = _problem_of(entry, check)  # loading a plugin fills its metadata from the class
+        if problem is None:
+            values = [str(entry.metadata.get(key, default)) for key, default in keys]
+        else:
+            problems.append((entry.name, problem))
+            values = ["broken", *("-" for _ in keys[1:-1]), "see the problems below"]
+        # Text, not markup: a plugin's summary or error may hold [brackets].
+        return [Text(entry.name), Text(values[0]), Text(entry.distribution), *(Text(value) for value in values[1:])]
+
     models = Table(title="models", title_justify="left")
     for column in ("name", "task", "source", "default data", "summary"):
         models.add_column(column)
     for entry in registry.entries("model").values():
-        models.add_row(entry.name, entry.task, entry.distribution, str(entry.metadata.get("default_data", "-")),
-                       str(entry.metadata.get("summary", "")))
+        models.add_row(*cells(entry, ("task", "?"), ("default_data", "-"), ("summary", "")))
     datamodules = Table(title="datamodules", title_justify="left")
     for column in ("name", "gives", "source", "summary"):
         datamodules.add_column(column)
     for entry in registry.entries("datamodule").values():
-        datamodules.add_row(entry.name, str(entry.metadata.get("gives", "images")), entry.distribution,
-                            str(entry.metadata.get("summary", "")))
+        datamodules.add_row(*cells(entry, ("gives", "images"), ("summary", "")))
     console.print(models)
     console.print(datamodules)
+    if problems:
+        console.print("problems:")
+        for name, problem in problems:
+            console.print(f"  {name}: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if check and problems:
+        raise ZooError(f"{len(problems)} registered name(s) are broken: {', '.join(name for name, _ in problems)}")
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, str):
+        return annotation
+    if isinstance(annotation, type):  # int, float, str; not tuple[int, int, int]
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "")
 
 
 def hyperparameters(cls: type) -> list[tuple[str, str, str]]:
     """(name, type, default) for each ``__init__`` argument: what LightningCLI turns into flags."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that does not resolve: show it as written
+        hints = {}
     rows = []
     for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
-        annotation = parameter.annotation
-        type_name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-        default = "required" if parameter.default is parameter.empty else repr(parameter.default)
-        rows.append((parameter.name, str(type_name).replace("typing.", ""), default))
+        type_name = _type_name(hints.get(parameter.name, parameter.annotation))
+        default = parameter.default
+        if default is parameter.empty:
+            default = "required"
+        elif callable(default):  # an optimizer factory: show the name a config file would use
+            default = f"{default.__module__}.{default.__qualname__}"
+        else:
+            default = repr(default)
+        rows.append((parameter.name, type_name, default))
     return rows
 
 
@@ -235,11 +349,43 @@ def command_info(argv: Sequence[str]) -> None:
     console.print(table)
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {"list": command_list, "info": command_info}
+def _lazy(module: str, function: str) -> Callable[[Sequence[str]], Any]:
+    """A command imported only when it runs, so `zoo list` does not pay for the others' imports."""
+    return lambda argv: getattr(importlib.import_module(module), function)(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {
+    "list": command_list,
+    "info": command_info,
+    "sample": _lazy("zoo.commands", "command_sample"),
+    "encode": _lazy("zoo.commands", "command_encode"),
+    "score": _lazy("zoo.commands", "command_score"),
+    "translate": _lazy("zoo.translate", "command_translate"),
+    "new-plugin": _lazy("zoo.plugins", "command_new_plugin"),
+}
+
+
+QUIET_TRAINER_FLAGS = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def quiet(argv: list[str]) -> list[str]:
+    """``--quiet`` (or ZOO_QUIET=1): no progress bar, no model summary, no info lines; for CI logs."""
+    import logging
+    import os
+
+    wanted = "--quiet" in argv or os.environ.get("ZOO_QUIET", "") not in ("", "0")
+    argv = [token for token in argv if token != "--quiet"]
+    if not wanted:
+        return argv
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    if argv and argv[0] in TRAINER_SUBCOMMANDS:
+        argv = [argv[0], *QUIET_TRAINER_FLAGS, *argv[1:]]  # flags the user gives later still win
+    return argv
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = quiet(list(sys.argv[1:] if argv is None else argv))
     try:
         if argv and argv[0] in COMMANDS:
             COMMANDS[argv[0]](argv[1:])
@@ -248,6 +394,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ZooError as error:
         print(f"zoo: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except Exception as error:
+        # W&B refusing to start (no login, no network) is the user's set-up, not a bug: one line with the fix.
+        if type(error).__module__.startswith("wandb") and type(error).__name__ == "UsageError":
+            print(f"zoo: error: Weights & Biases: {str(error).strip().splitlines()[0]} "
+                  "(or set WANDB_MODE=offline to log locally and `wandb sync` later)", file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
 
 
 if __name__ == "__main__":

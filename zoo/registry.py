@@ -6,12 +6,18 @@ exactly as a third-party package would (groups ``zoo.models``, ``zoo.datamodules
 data and config, paper, reference results); a plugin may carry the same as class
 attributes. Discovery is lazy: listing reads entry points and metadata only, and a class
 is imported when it is used, so one broken plugin breaks nothing else.
+
+A broken plugin becomes an :class:`Entry` that raises a one-line :class:`ZooError` when it is
+loaded, naming the entry point's distribution and the problem: an import that fails, a class
+that breaks the plugin contract (:func:`contract_problems`; docs/plugins.md), or a name that
+two distributions register. Every other name keeps working.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
@@ -37,13 +43,26 @@ class Entry:
     distribution: str
     metadata: dict[str, Any] = field(default_factory=dict)
     _entry_point: EntryPoint | None = field(default=None, repr=False)
+    # Known at discovery, before any import: the name is registered by several distributions.
+    problem: str | None = None
 
     @property
     def task(self) -> str:
         return str(self.metadata.get("task", "?"))
 
+    @property
+    def builtin(self) -> bool:
+        """The zoo's own entries: their metadata is in registry.yaml, so listing them needs no import."""
+        return self.distribution == "zoo"
+
     def load(self) -> type:
-        """Import the class; an import failure becomes a ZooError naming the distribution."""
+        """Import the class and check it against the plugin contract.
+
+        Every failure becomes a one-line ZooError naming the entry, its distribution and the
+        problem, so the CLI reports a broken plugin the same way wherever it is first used.
+        """
+        if self.problem is not None:
+            raise ZooError(self.problem)
         try:
             loaded = self._entry_point.load() if self._entry_point is not None else _import_path(self.target)
         except Exception as exc:  # a plugin may fail in any way; report it, don't crash the zoo
@@ -52,10 +71,63 @@ class Entry:
                 f"{self.kind} '{self.name}' from {self.distribution} is broken: "
                 f"{type(exc).__name__}: {first_line}"
             ) from exc
+        problems = contract_problems(loaded, self.kind)
+        if problems:
+            raise ZooError(
+                f"{self.kind} '{self.name}' from {self.distribution} ({self.target}) breaks the plugin contract: "
+                f"{'; '.join(problems)} (see docs/plugins.md)"
+            )
         for attribute in METADATA_ATTRIBUTES:
             if attribute not in self.metadata and isinstance(getattr(loaded, attribute, None), (str, dict)):
                 self.metadata[attribute] = getattr(loaded, attribute)
         return loaded
+
+
+def _base_class(kind: str) -> type:
+    """What a registered class of ``kind`` must subclass; imported here so listing stays free of torch."""
+    if kind == "model":
+        from lightning.pytorch import LightningModule
+
+        return LightningModule
+    if kind == "datamodule":
+        from lightning.pytorch import LightningDataModule
+
+        return LightningDataModule
+    from torch import nn
+
+    return nn.Module
+
+
+def contract_problems(loaded: Any, kind: str) -> list[str]:
+    """What keeps a registered class from working in the zoo, as short phrases; empty when it fits.
+
+    Models and datamodules are built by LightningCLI from their ``__init__`` signature, so each
+    argument needs a type (the flag's type) and ``**kwargs`` would hide options and swallow
+    typos. Models take ``image_shape``: the CLI links ``data.image_shape`` into it, and
+    jsonargparse silently drops that link for a model without the argument, which would train
+    a model of the wrong size without a word. Feature extractors are built by the zoo itself
+    (:func:`zoo.metrics.features.build_feature_extractor`), so only their base class matters.
+    """
+    base = _base_class(kind)
+    if not (isinstance(loaded, type) and issubclass(loaded, base)):
+        what = f"class {loaded.__name__}" if isinstance(loaded, type) else f"{type(loaded).__name__} object"
+        return [f"{what} is not a {base.__module__.split('.')[0]} {base.__name__} subclass"]
+    if kind == "feature":
+        return []
+    owner = loaded.__name__
+    parameters = list(inspect.signature(loaded.__init__).parameters.values())[1:]
+    problems = []
+    for parameter in parameters:
+        if parameter.kind is parameter.VAR_KEYWORD:
+            problems.append(f"{owner}.__init__ takes **{parameter.name}; declare each argument with its type")
+        elif parameter.kind is parameter.VAR_POSITIONAL:
+            problems.append(f"{owner}.__init__ takes *{parameter.name}; declare each argument with its type")
+        elif parameter.annotation is parameter.empty:
+            problems.append(f"{owner}.__init__ argument '{parameter.name}' has no type annotation")
+    if kind == "model" and not any(parameter.name == "image_shape" for parameter in parameters):
+        problems.append(f"{owner}.__init__ has no 'image_shape: tuple[int, int, int]' argument, which the CLI "
+                        "links from the data")
+    return problems
 
 
 def _import_path(path: str) -> Any:
@@ -79,18 +151,32 @@ def catalogue() -> dict[str, dict[str, dict[str, Any]]]:
 
 @cache
 def entries(kind: str) -> dict[str, Entry]:
-    """Every registered name of one kind ("model", "datamodule" or "feature"), not yet imported."""
-    found: dict[str, Entry] = {}
+    """Every registered name of one kind ("model", "datamodule" or "feature"), not yet imported.
+
+    A name that several distributions register with different classes stays listed, as an
+    entry whose ``load()`` fails naming all of them: the zoo cannot pick one, but the other
+    names must keep working.
+    """
+    registrations: dict[str, list[tuple[str, EntryPoint]]] = {}
     for entry_point in entry_points(group=GROUPS[kind]):
         distribution = entry_point.dist.name if entry_point.dist is not None else "unknown"
-        previous = found.get(entry_point.name)
-        if previous is not None and previous.target != entry_point.value:
-            raise ZooError(
-                f"{kind} name '{entry_point.name}' is registered twice: by {previous.distribution} "
-                f"({previous.target}) and by {distribution} ({entry_point.value}); uninstall one of them"
+        claims = registrations.setdefault(entry_point.name, [])
+        if all(claimed.value != entry_point.value for _, claimed in claims):
+            claims.append((distribution, entry_point))
+    found: dict[str, Entry] = {}
+    for name, claims in registrations.items():
+        distribution, entry_point = claims[0]
+        if len(claims) > 1:
+            claimants = " and by ".join(f"{claimant} ({claimed.value})" for claimant, claimed in claims)
+            times = "twice" if len(claims) == 2 else f"{len(claims)} times"
+            found[name] = Entry(
+                name, kind, " or ".join(claimed.value for _, claimed in claims),
+                ", ".join(claimant for claimant, _ in claims),
+                problem=f"{kind} name '{name}' is registered {times}: by {claimants}; uninstall all but one of them",
             )
-        metadata = dict(catalogue()[kind].get(entry_point.name, {})) if distribution == "zoo" else {}
-        found[entry_point.name] = Entry(entry_point.name, kind, entry_point.value, distribution, metadata, entry_point)
+            continue
+        metadata = dict(catalogue()[kind].get(name, {})) if distribution == "zoo" else {}
+        found[name] = Entry(name, kind, entry_point.value, distribution, metadata, entry_point)
     return dict(sorted(found.items()))
 
 

@@ -1,0 +1,114 @@
+"""The classic GAN: a user trains it from the CLI, then samples digits from it."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
+
+from tests.conftest import FAST_TRAINER, run_zoo
+from tests.models.adversarial_checks import StepRecorder, quiet_trainer, same
+from zoo.cli import main
+from zoo.data.digits import DigitsDataModule
+from zoo.models.gan import GAN
+
+
+def test_gan_fits_from_the_cli_in_bf16_mixed_precision_and_writes_a_checkpoint(tmp_path):
+    run_zoo(["fit", "--model", "gan", "--data", "digits", "--data.batch_size", "16", *FAST_TRAINER,
+             "--trainer.precision", "bf16-mixed"], cwd=tmp_path)
+    run_dir = tmp_path / "runs" / "gan" / "version_0"
+    # The step budget counts generator updates: 4 batches, 4 steps (Lightning alone would say 8).
+    assert (run_dir / "checkpoints" / "epoch=0-step=4.ckpt").exists()
+    with open(run_dir / "metrics.csv") as handle:
+        validation = [row for row in csv.DictReader(handle) if row.get("val/d_real")]
+    assert validation and 0 < float(validation[-1]["val/d_real"]) < 1
+
+    model = GAN.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    images = model.sample(8)
+    assert images.shape == (8, 1, 28, 28)
+
+
+def test_one_batch_updates_the_discriminator_then_the_generator_each_leaving_the_other_alone(tmp_path):
+    recorder = StepRecorder()
+    quiet_trainer(tmp_path, max_steps=1, callbacks=[recorder]).fit(GAN(), DigitsDataModule(batch_size=16))
+
+    d_step, g_step = recorder.before_steps
+    (after,) = recorder.after_batches
+    assert (d_step.network, g_step.network) == ("discriminator", "generator")
+    # The discriminator's update moves the discriminator; its backward never reaches the generator.
+    assert not same(d_step.discriminator_params, g_step.discriminator_params)
+    assert same(d_step.generator_params, g_step.generator_params)
+    assert all(grad is None for grad in d_step.generator_grads)
+    # The generator's update moves the generator, and neither the discriminator's weights nor its gradients.
+    assert not same(g_step.generator_params, after.generator_params)
+    assert same(g_step.discriminator_params, after.discriminator_params)
+    assert same(d_step.discriminator_grads, g_step.discriminator_grads)
+
+
+def test_sample_gives_images_in_the_unit_range_repeatably_and_without_side_effects():
+    model = GAN()
+    running_mean = model.generator.net[3].running_mean.clone()  # the generator's batch norm statistics
+    first = model.sample(16, generator=torch.Generator().manual_seed(3))
+    again = model.sample(16, generator=torch.Generator().manual_seed(3))
+
+    assert first.shape == (16, 1, 28, 28) and first.dtype == torch.float32
+    assert 0 <= first.min() and first.max() <= 1 and first.std() > 0
+    assert torch.equal(first, again)
+    assert torch.equal(model.generator.net[3].running_mean, running_mean)
+    assert model.training and model.latent_dim == 100
+
+
+def test_max_steps_counts_generator_updates_and_resuming_continues_the_count(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    first = quiet_trainer(tmp_path, max_steps=3, limit_train_batches=10, enable_checkpointing=True,
+                          callbacks=[checkpoints])
+    first.fit(GAN(), DigitsDataModule(batch_size=16))
+    assert (first.global_step, first.fit_loop.epoch_loop.total_batch_idx + 1) == (3, 3)
+
+    resumed = quiet_trainer(tmp_path, max_steps=5, limit_train_batches=10)
+    resumed.fit(GAN(), DigitsDataModule(batch_size=16), ckpt_path=checkpoints.last_model_path)
+    assert (resumed.global_step, resumed.fit_loop.epoch_loop.total_batch_idx + 1) == (5, 5)
+
+
+def test_fp16_mixed_precision_trains_both_networks_through_one_grad_scaler(tmp_path):
+    """16-mixed runs this code on GPUs; fp16 autocast and the same grad scaler also exist on the CPU."""
+    scaler = torch.amp.GradScaler("cpu")
+    recorder = StepRecorder()
+    trainer = quiet_trainer(tmp_path, max_steps=3, callbacks=[recorder],
+                            plugins=[MixedPrecision("16-mixed", "cpu", scaler)])
+    trainer.fit(GAN(), DigitsDataModule(batch_size=16))
+
+    assert trainer.global_step == 3
+    assert all(torch.isfinite(trainer.callback_metrics[key]) for key in ("train/d_loss", "train/g_loss"))
+    # manual_backward scaled the losses and each step unscaled before updating: finite, moved weights.
+    assert not same(recorder.before_steps[0].generator_params, recorder.after_batches[-1].generator_params)
+    assert not same(recorder.before_steps[0].discriminator_params, recorder.after_batches[-1].discriminator_params)
+    assert all(torch.isfinite(p).all() for p in recorder.after_batches[-1].generator_params)
+    # The scaler was in the loop: it either backed off from its initial scale or counted clean steps.
+    state = scaler.state_dict()
+    assert state["scale"] < 2.0**16 or state["_growth_tracker"] > 0
+
+
+def test_gradient_accumulation_is_refused_in_one_line_that_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model", "gan", "--data", "digits", *FAST_TRAINER, "--trainer.accumulate_grad_batches", "4"])
+    assert exit_info.value.code == 2
+    error_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("zoo: error:")]
+    assert len(error_lines) == 1
+    assert "accumulate_grad_batches=4" in error_lines[0] and "--data.batch_size" in error_lines[0]
+
+
+def test_the_shipped_config_builds_a_gan_for_the_digits(tmp_path, monkeypatch):
+    from zoo.cli import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    cli = run_cli(["--config", str(Path(__file__).parents[2] / "configs" / "gan.yaml")], run=False)
+    assert isinstance(cli.model, GAN) and cli.model.image_shape == (1, 28, 28)
+    optimizer_g, optimizer_d = (config["optimizer"] for config in cli.model.configure_optimizers())
+    assert isinstance(optimizer_g, torch.optim.Adam) and optimizer_d.defaults["betas"] == (0.5, 0.999)

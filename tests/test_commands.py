@@ -1,0 +1,79 @@
+"""sample / encode / score: a user's trained checkpoint put to work, each command loading the class by itself."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import FAST_TRAINER, run_zoo
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """A VAE (sample, encode, score) and an autoencoder (no sample), trained a few steps through the CLI."""
+    root = tmp_path_factory.mktemp("trained")
+    for model in ("vae", "autoencoder"):
+        run_zoo(["fit", "--model", model, "--data", "digits", *FAST_TRAINER, "--fid.every_n_epochs", "0"], cwd=root)
+    return {model: root / "runs" / model / "version_0" / "checkpoints" / "last.ckpt" for model in ("vae", "autoencoder")}
+
+
+def test_sample_writes_a_seeded_grid_and_one_png_per_image(checkpoints, tmp_path):
+    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "-n", "16", "--out", "grid.png", "--seed", "1"], cwd=tmp_path)
+    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "-n", "16", "--out", "again.png", "--seed", "1"], cwd=tmp_path)
+    with Image.open(tmp_path / "grid.png") as grid, Image.open(tmp_path / "again.png") as again:
+        assert grid.size == (4 * 30 + 2, 4 * 30 + 2)  # 4x4 digits of 28 px with 2 px padding
+        assert np.array_equal(np.asarray(grid), np.asarray(again))  # same seed, same images
+    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "-n", "5", "--out", "augmented/"], cwd=tmp_path)
+    files = sorted((tmp_path / "augmented").glob("*.png"))
+    assert len(files) == 5
+    with Image.open(files[0]) as image:
+        assert image.size == (28, 28)
+
+
+def test_encode_writes_latents_with_labels_and_a_projection(checkpoints, tmp_path):
+    run_zoo(["encode", "--ckpt", str(checkpoints["vae"]), "--data", "digits", "--data.batch_size", "100",
+             "--out", "latents.npy"], cwd=tmp_path)
+    latents, labels = np.load(tmp_path / "latents.npy"), np.load(tmp_path / "latents.labels.npy")
+    assert latents.shape == (500, 16) and labels.shape == (500,)  # the 500 test digits, latent_dim 16
+    assert set(labels.tolist()) == set(range(10))
+    run_zoo(["encode", "--ckpt", str(checkpoints["vae"]), "--data", "digits", "--split", "val",
+             "--out", "latents.png"], cwd=tmp_path)
+    with Image.open(tmp_path / "latents.png") as plot:
+        assert plot.size == (600, 600)
+
+
+def test_score_writes_one_row_per_input_and_reports_auroc(checkpoints, tmp_path):
+    result = run_zoo(["score", "--ckpt", str(checkpoints["autoencoder"]), "--data", "digits", "--normal-class", "1",
+                      "--out", "scores.csv"], cwd=tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    assert len(rows) == 500 and set(rows[0]) == {"index", "file", "label", "score"}
+    assert all(float(row["score"]) >= 0 for row in rows)
+    auroc = float(result.stdout.split("AUROC")[1].split(":")[1])
+    assert 0.0 <= auroc <= 1.0 and auroc != 0.5  # ranks, not squashed logits
+
+
+def test_score_names_each_file_of_a_folder(checkpoints, tmp_path):
+    folder = tmp_path / "suspects"
+    folder.mkdir()
+    for index in range(6):
+        Image.fromarray((np.random.default_rng(index).random((28, 28)) * 255).astype(np.uint8)).save(
+            folder / f"suspect_{index}.png")
+    run_zoo(["score", "--ckpt", str(checkpoints["autoencoder"]), "--data", "folder", "--data.root", str(folder),
+             "--data.channels", "1", "--data.image_size", "28", "--data.num_workers", "0", "--split", "all",
+             "--out", "scores.csv"], cwd=tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    assert sorted(row["file"].rsplit("/", 1)[1] for row in rows) == [f"suspect_{i}.png" for i in range(6)]
+
+
+def test_a_checkpoint_of_the_wrong_task_gets_one_clear_line(checkpoints, tmp_path):
+    result = run_zoo(["sample", "--ckpt", str(checkpoints["autoencoder"]), "-n", "4", "--out", "x.png"], cwd=tmp_path,
+                     check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "zoo: error: `zoo sample` needs a model with sample(); " in result.stderr
+    assert "autoencoder, a reconstruction model" in result.stderr
+    missing = run_zoo(["encode", "--ckpt", "nowhere.ckpt", "--data", "digits", "--out", "z.npy"], cwd=tmp_path,
+                      check=False)
+    assert missing.returncode == 2 and "zoo: error: checkpoint nowhere.ckpt does not exist" in missing.stderr

@@ -1,0 +1,82 @@
+"""What every family trained with manual optimization needs from Lightning, as plain functions.
+
+The GAN families (and the translation families after them) step one optimizer per network
+inside ``training_step``. Three parts of Lightning do not fit that pattern out of the box:
+
+- ``trainer.global_step`` counts every ``optimizer.step()`` (Lightning #17958), so with a
+  discriminator and a generator ``--trainer.max_steps 1000`` stops after 500 batches. The
+  zoo's step budget for these families counts *generator updates*: the discriminator (or
+  critic) steps through :func:`step_uncounted`, which runs the same strategy and precision
+  code (DDP, grad scaler) as ``LightningOptimizer.step`` but does not count. ``max_steps``,
+  the ``step=`` of checkpoint names and resuming with ``--ckpt_path`` all agree with it.
+- ``accumulate_grad_batches`` is refused by Lightning for manual optimization with advice
+  ("switch to automatic optimization") a GAN cannot follow; :func:`refuse_gradient_accumulation`
+  says what to do instead, in one line.
+- Learning-rate schedulers are not stepped for you; :func:`step_lr_schedulers` steps them
+  once per epoch.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.cli import LRSchedulerCallable
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from zoo.errors import ZooError
+
+
+def _family_name(model: L.LightningModule) -> str:
+    from zoo import registry
+
+    return registry.name_of(type(model), "model") or type(model).__name__
+
+
+def refuse_gradient_accumulation(model: L.LightningModule) -> None:
+    """Raise a one-line ZooError when fitting with ``accumulate_grad_batches`` > 1.
+
+    Call it from ``configure_callbacks``: the one model hook Lightning runs before it checks
+    the loop configuration and raises its own, less helpful, error.
+    """
+    trainer = model.trainer
+    accumulate = trainer.accumulate_grad_batches
+    if trainer.state.fn == "fit" and accumulate != 1:
+        raise ZooError(
+            f"{_family_name(model)} does not support accumulate_grad_batches={accumulate}: it steps each network "
+            f"once per batch with manual optimization; for a {accumulate}x larger effective batch use a "
+            f"{accumulate}x larger --data.batch_size or {accumulate}x the devices, and drop "
+            "--trainer.accumulate_grad_batches"
+        )
+
+
+def _no_closure() -> None:
+    return None
+
+
+def step_uncounted(model: L.LightningModule, optimizer: LightningOptimizer) -> None:
+    """``optimizer.step()`` through the strategy and precision plugin, without advancing ``global_step``."""
+    model.trainer.strategy.optimizer_step(optimizer.optimizer, closure=_no_closure)
+
+
+def optimizer_config(optimizer: Optimizer, scheduler: LRSchedulerCallable | None, network: str) -> dict:
+    """One entry of ``configure_optimizers``' list: the optimizer and, if asked for, its scheduler."""
+    config: dict = {"optimizer": optimizer}
+    if scheduler is not None:
+        lr_scheduler = scheduler(optimizer)
+        if isinstance(lr_scheduler, ReduceLROnPlateau):
+            raise ZooError(
+                f"the {network} scheduler ReduceLROnPlateau needs a monitored metric, which the GAN families do not "
+                "track; use an epoch-based scheduler such as torch.optim.lr_scheduler.StepLR or LinearLR"
+            )
+        config["lr_scheduler"] = lr_scheduler
+    return config
+
+
+def step_lr_schedulers(model: L.LightningModule) -> None:
+    """Step every configured scheduler once (the families call this at the end of each training epoch)."""
+    schedulers = model.lr_schedulers()
+    if schedulers is None:
+        return
+    for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+        scheduler.step()

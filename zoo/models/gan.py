@@ -1,0 +1,144 @@
+"""Generative adversarial network: the classic MLP generator and discriminator.
+
+Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (arXiv:1406.2661); reference
+implementation https://github.com/goodfeli/adversarial. Defaults follow Lightning's GAN example
+(``examples/pytorch/domain_templates/generative_adversarial_net.py``) and
+eriklindernoren/PyTorch-GAN: generator latent 100 -> 128 -> 256 -> image with LeakyReLU(0.2),
+batch norm and a tanh output; discriminator image -> 512 -> 256 -> 1 with LeakyReLU(0.2); the
+non-saturating binary cross-entropy on logits; Adam, lr 2e-4, betas (0.5, 0.999).
+
+Uses: new images from noise (``sample``); the CLI attaches FID and sample grids by that interface.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+
+from zoo.losses import bce_discriminator_loss, bce_generator_loss
+from zoo.manual_optimization import (
+    optimizer_config,
+    refuse_gradient_accumulation,
+    step_lr_schedulers,
+    step_uncounted,
+)
+from zoo.nn.gan_nets import MLPDiscriminator, MLPGenerator, latent_noise
+
+
+class GAN(L.LightningModule):
+    """Classic GAN, MLP generator and discriminator. Step budget: --trainer.max_steps, global_step and the
+    checkpoints' step= count generator updates, one per batch (Lightning alone would count both optimizers).
+
+    Each batch updates the discriminator once, then the generator once against the updated
+    discriminator, on the same fake images. Trains unchanged under DDP and bf16/16-mixed;
+    ``accumulate_grad_batches`` is refused (use a larger batch). Learning-rate schedulers, if
+    given, step once per epoch.
+    """
+
+    task = "generation"
+    batch_kind = "images"
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        latent_dim: int = 100,
+        generator_dims: tuple[int, ...] = (128, 256),
+        discriminator_dims: tuple[int, ...] = (512, 256),
+        optimizer_g: OptimizerCallable | None = None,
+        optimizer_d: OptimizerCallable | None = None,
+        scheduler_g: LRSchedulerCallable | None = None,
+        scheduler_d: LRSchedulerCallable | None = None,
+    ) -> None:
+        """
+        Args:
+            image_shape: (channels, height, width) of the images; the CLI links it from the data.
+            latent_dim: size of the noise vector the generator maps to an image.
+            generator_dims: hidden widths of the generator.
+            discriminator_dims: hidden widths of the discriminator.
+            optimizer_g: generator optimizer; None means the paper setting Adam(lr=2e-4, betas=(0.5, 0.999)).
+                In YAML: ``optimizer_g: {class_path: torch.optim.RMSprop, init_args: {lr: 1e-4}}``.
+            optimizer_d: discriminator optimizer; None means the same Adam.
+            scheduler_g: optional learning-rate scheduler of the generator, stepped once per epoch.
+            scheduler_d: optional learning-rate scheduler of the discriminator, stepped once per epoch.
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        # Two networks, two optimizers, stepped by hand below (read by the CLI to pick a DDP mode that allows it).
+        self.automatic_optimization = False
+        self.image_shape = tuple(image_shape)
+        self.latent_dim = latent_dim
+        self.generator = MLPGenerator(latent_dim, list(generator_dims), self.image_shape)
+        self.discriminator = MLPDiscriminator(self.image_shape, list(discriminator_dims))
+        # Kept as attributes: under LightningCLI the saved hparams hold their config, not the callables.
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
+
+    # -- task interface: generation
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] for latents of shape (N, latent_dim)."""
+        return ((self.generator(latents).float() + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` images in [0, 1], shape (n, *image_shape); a seeded ``generator`` repeats them on any device."""
+        latents = torch.randn(n, self.latent_dim, generator=generator,
+                              device=generator.device if generator is not None else self.device)
+        was_training = self.generator.training
+        self.generator.eval()  # batch norm from its running statistics: no side effects, no batch dependence
+        try:
+            return self(latents.to(self.device))
+        finally:
+            self.generator.train(was_training)
+
+    # -- training
+    def _latents(self, batch_size: int) -> torch.Tensor:
+        return latent_noise(batch_size, self.latent_dim, self.device, self.global_rank, self.trainer.world_size)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        real_images = batch[0] * 2 - 1  # the zoo's [0, 1] to the generator's tanh range
+        optimizer_g, optimizer_d = self.optimizers()
+        fake_images = self.generator(self._latents(real_images.shape[0]))
+
+        # Discriminator: real -> 1, fake -> 0. Detached fakes keep this update off the generator.
+        with self.toggled_optimizer(optimizer_d):
+            d_loss = bce_discriminator_loss(self.discriminator(real_images), self.discriminator(fake_images.detach()))
+            optimizer_d.zero_grad()
+            self.manual_backward(d_loss)
+            step_uncounted(self, optimizer_d)  # the step budget counts generator updates
+
+        # Generator: the same fakes, judged by the updated discriminator (whose parameters are frozen here).
+        with self.toggled_optimizer(optimizer_g):
+            g_loss = bce_generator_loss(self.discriminator(fake_images))
+            optimizer_g.zero_grad()
+            self.manual_backward(g_loss)
+            optimizer_g.step()
+
+        self.log("train/d_loss", d_loss, prog_bar=True)
+        self.log("train/g_loss", g_loss, prog_bar=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        real_images = batch[0] * 2 - 1
+        real_logits = self.discriminator(real_images)
+        fake_logits = self.discriminator(self.generator(self._latents(real_images.shape[0])))
+        # D(x) and D(G(z)) as probabilities: both drift to 0.5 as the generator catches up.
+        self.log("val/d_real", torch.sigmoid(real_logits.float()).mean(), sync_dist=True)
+        self.log("val/d_fake", torch.sigmoid(fake_logits.float()).mean(), sync_dist=True)
+        self.log("val/d_loss", bce_discriminator_loss(real_logits, fake_logits), sync_dist=True)
+        self.log("val/g_loss", bce_generator_loss(fake_logits), sync_dist=True)
+
+    def on_train_epoch_end(self) -> None:
+        step_lr_schedulers(self)
+
+    def configure_callbacks(self) -> list:
+        refuse_gradient_accumulation(self)
+        return []
+
+    def configure_optimizers(self) -> list[dict]:
+        generator_params, discriminator_params = self.generator.parameters(), self.discriminator.parameters()
+        optimizer_g = (self.optimizer_g(generator_params) if self.optimizer_g is not None
+                       else torch.optim.Adam(generator_params, lr=2e-4, betas=(0.5, 0.999)))
+        optimizer_d = (self.optimizer_d(discriminator_params) if self.optimizer_d is not None
+                       else torch.optim.Adam(discriminator_params, lr=2e-4, betas=(0.5, 0.999)))
+        return [optimizer_config(optimizer_g, self.scheduler_g, "generator"),
+                optimizer_config(optimizer_d, self.scheduler_d, "discriminator")]

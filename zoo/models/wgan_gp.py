@@ -1,0 +1,185 @@
+"""Wasserstein GAN with gradient penalty: the critic kept 1-Lipschitz by penalising its gradient norm.
+
+Gulrajani, Ahmed, Arjovsky, Dumoulin & Courville, "Improved Training of Wasserstein GANs",
+NeurIPS 2017 (arXiv:1704.00028); reference implementation
+https://github.com/igul222/improved_wgan_training. Weight clipping (WGAN) pushes the critic
+towards too simple functions; instead the critic's loss adds lambda * E[(||grad f(x_hat)|| - 1)^2]
+at random points between real and fake images (:func:`zoo.losses.gradient_penalty`). Algorithm
+1's defaults: lambda = 10, ``n_critic`` = 5, Adam lr 1e-4 with betas (0, 0.9). The penalty is
+taken per image, so the critic has no batch norm: layer norm (the paper's recommendation) or
+none. Networks: the DCGAN pair of :mod:`zoo.nn.gan_nets`, no sigmoid.
+
+Uses: new images from noise (``sample``); the CLI attaches FID and sample grids by that interface.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+
+from zoo.errors import ZooError
+from zoo.losses import (
+    gradient_penalty,
+    wasserstein_estimate,
+    wasserstein_generator_loss,
+)
+from zoo.manual_optimization import (
+    optimizer_config,
+    refuse_gradient_accumulation,
+    step_lr_schedulers,
+    step_uncounted,
+)
+from zoo.nn.gan_nets import DCGANDiscriminator, DCGANGenerator, init_dcgan_weights, latent_noise
+
+
+class WGANGP(L.LightningModule):
+    """Wasserstein GAN with gradient penalty. Step budget: --trainer.max_steps, global_step and the checkpoints'
+    step= count generator updates, each after n_critic batches (one critic update per batch), as the paper counts.
+
+    Each batch updates the critic once on fresh real images (Algorithm 1 samples a new real
+    batch per critic iteration); every ``n_critic``-th batch, counted across epochs so the
+    rhythm survives epoch ends and resuming, the generator is updated once after it. Trains
+    unchanged under DDP and bf16/16-mixed; ``accumulate_grad_batches`` is refused (use a larger
+    batch). Learning-rate schedulers, if given, step once per epoch.
+    """
+
+    task = "generation"
+    batch_kind = "images"
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        latent_dim: int = 100,
+        generator_features: int = 64,
+        critic_features: int = 64,
+        channels_last: bool = True,
+        n_critic: int = 5,
+        penalty_weight: float = 10.0,
+        critic_norm: Literal["layer", "none"] = "layer",
+        optimizer_g: OptimizerCallable | None = None,
+        optimizer_d: OptimizerCallable | None = None,
+        scheduler_g: LRSchedulerCallable | None = None,
+        scheduler_d: LRSchedulerCallable | None = None,
+    ) -> None:
+        """
+        Args:
+            image_shape: (channels, height, width) of the images; the CLI links it from the data.
+            latent_dim: size of the noise vector the generator maps to an image.
+            generator_features: channels of the generator's last hidden layer (DCGAN's ngf).
+            critic_features: channels of the critic's first layer (DCGAN's ndf).
+            channels_last: keep convolution weights and images in NHWC memory layout, which oneDNN (CPU) and
+                cuDNN (tensor cores) run faster (see benchmarks/dcgan_throughput.py).
+            n_critic: critic updates (batches) per generator update.
+            penalty_weight: lambda, the weight of the gradient penalty in the critic's loss.
+            critic_norm: normalisation in the critic's hidden layers: "layer" (per image, over C, H, W) or "none".
+            optimizer_g: generator optimizer; None means the paper's Adam(lr=1e-4, betas=(0.0, 0.9)).
+                In YAML: ``optimizer_g: {class_path: torch.optim.Adam, init_args: {lr: 2e-4, betas: [0.5, 0.9]}}``.
+            optimizer_d: critic optimizer; None means the same Adam.
+            scheduler_g: optional learning-rate scheduler of the generator, stepped once per epoch.
+            scheduler_d: optional learning-rate scheduler of the critic, stepped once per epoch.
+        """
+        if n_critic < 1:
+            raise ZooError(f"n_critic must be at least 1, got {n_critic}")
+        if penalty_weight < 0:
+            raise ZooError(f"penalty_weight must be >= 0, got {penalty_weight}")
+        super().__init__()
+        self.save_hyperparameters()
+        # Two networks, two optimizers, stepped by hand below (read by the CLI to pick a DDP mode that allows it).
+        self.automatic_optimization = False
+        self.image_shape = tuple(image_shape)
+        self.latent_dim = latent_dim
+        self.n_critic = n_critic
+        self.penalty_weight = penalty_weight
+        self.generator = DCGANGenerator(latent_dim, self.image_shape, generator_features)
+        self.critic = DCGANDiscriminator(self.image_shape, critic_features, norm=critic_norm)
+        self.generator.apply(init_dcgan_weights)
+        self.critic.apply(init_dcgan_weights)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
+        # Kept as attributes: under LightningCLI the saved hparams hold their config, not the callables.
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
+
+    # -- task interface: generation
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] for latents of shape (N, latent_dim)."""
+        return ((self.generator(latents).float() + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` images in [0, 1], shape (n, *image_shape); a seeded ``generator`` repeats them on any device."""
+        latents = torch.randn(n, self.latent_dim, generator=generator,
+                              device=generator.device if generator is not None else self.device)
+        was_training = self.generator.training
+        self.generator.eval()  # batch norm from its running statistics: no side effects, no batch dependence
+        try:
+            return self(latents.to(self.device))
+        finally:
+            self.generator.train(was_training)
+
+    # -- training
+    def _latents(self, batch_size: int) -> torch.Tensor:
+        return latent_noise(batch_size, self.latent_dim, self.device, self.global_rank, self.trainer.world_size)
+
+    def _loss_scale(self) -> float:
+        """fp16 mixed precision's current loss scale (1 otherwise), for the penalty's own gradient."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        return float(scaler.get_scale()) if scaler is not None else 1.0
+
+    def _to_tanh_range(self, images: torch.Tensor) -> torch.Tensor:
+        """The zoo's [0, 1] images in the generator's [-1, 1], in the networks' memory layout."""
+        return (images * 2 - 1).contiguous(memory_format=self.memory_format)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        real_images = self._to_tanh_range(batch[0])
+        batch_size = real_images.shape[0]
+        optimizer_g, optimizer_d = self.optimizers()
+
+        # Critic: maximise E[f(x)] - E[f(G(z))] while its gradient norm stays near 1.
+        with self.toggled_optimizer(optimizer_d):
+            with torch.no_grad():
+                fake_images = self.generator(self._latents(batch_size))
+            wasserstein = wasserstein_estimate(self.critic(real_images), self.critic(fake_images))
+            penalty = gradient_penalty(self.critic, real_images, fake_images, loss_scale=self._loss_scale())
+            d_loss = -wasserstein + self.penalty_weight * penalty
+            optimizer_d.zero_grad()
+            self.manual_backward(d_loss)
+            step_uncounted(self, optimizer_d)  # the step budget counts generator updates
+        self.log("train/d_loss", d_loss, prog_bar=True)
+        self.log("train/wasserstein", wasserstein)
+        self.log("train/gradient_penalty", penalty)
+
+        # Generator, once every n_critic batches: maximise the critic's score of fresh fakes.
+        if (self.trainer.fit_loop.epoch_loop.total_batch_idx + 1) % self.n_critic == 0:
+            with self.toggled_optimizer(optimizer_g):
+                g_loss = wasserstein_generator_loss(self.critic(self.generator(self._latents(batch_size))))
+                optimizer_g.zero_grad()
+                self.manual_backward(g_loss)
+                optimizer_g.step()
+            self.log("train/g_loss", g_loss, prog_bar=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        real_images = self._to_tanh_range(batch[0])
+        fake_images = self.generator(self._latents(real_images.shape[0]))
+        # The critic's Wasserstein estimate on held-out images: it falls as the samples improve.
+        self.log("val/wasserstein", wasserstein_estimate(self.critic(real_images), self.critic(fake_images)),
+                 prog_bar=True, sync_dist=True)
+
+    def on_train_epoch_end(self) -> None:
+        step_lr_schedulers(self)
+
+    def configure_callbacks(self) -> list:
+        refuse_gradient_accumulation(self)
+        return []
+
+    def configure_optimizers(self) -> list[dict]:
+        generator_params, critic_params = self.generator.parameters(), self.critic.parameters()
+        optimizer_g = (self.optimizer_g(generator_params) if self.optimizer_g is not None
+                       else torch.optim.Adam(generator_params, lr=1e-4, betas=(0.0, 0.9)))
+        optimizer_d = (self.optimizer_d(critic_params) if self.optimizer_d is not None
+                       else torch.optim.Adam(critic_params, lr=1e-4, betas=(0.0, 0.9)))
+        return [optimizer_config(optimizer_g, self.scheduler_g, "generator"),
+                optimizer_config(optimizer_d, self.scheduler_d, "critic")]

@@ -1,0 +1,128 @@
+"""``zoo translate``: run a trained translation model over a folder of images.
+
+    zoo translate --ckpt runs/pix2pix/version_0/checkpoints/last.ckpt --input photos/ --out translated/
+    zoo translate --ckpt runs/cyclegan/…/last.ckpt --input zebras/ --out horses/ --direction BtoA
+
+Each image is written under its input's name (and so format), at its input's size. By
+default images are resized to the size the model was trained at and the result resized
+back (``--size model``, like the reference's test script); ``--size native`` translates at
+the image's own resolution (the networks are fully convolutional; sides are padded inside
+the model), which is what super-resolution wants: give it images already upscaled
+(bicubic) to the target size.
+
+The model class comes from the checkpoint: ``zoo fit`` checkpoints record it
+(``hyper_parameters._class_path``, written by LightningCLI); for checkpoints saved through
+the Python API each registered model is tried in turn. Only registered classes (built-in or
+plugin) are ever imported, never a class path read from an untrusted file.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
+
+from zoo import registry
+from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
+from zoo.errors import ZooError
+
+
+def _read_checkpoint(path: Path) -> dict:
+    if not path.is_file():
+        raise ZooError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a file that is not a checkpoint
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ZooError(f"{path} is not a readable Lightning checkpoint ({type(exc).__name__}: {first_line})") from exc
+
+
+def load_model(path: str | Path):
+    """The LightningModule stored in a checkpoint, in eval mode on the CPU; its class found as the module says."""
+    path = Path(path).expanduser()
+    checkpoint = _read_checkpoint(path)
+    class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    entries = registry.entries("model")
+    if class_path is not None:
+        target = ":".join(class_path.rsplit(".", 1))
+        matching = [entry for entry in entries.values() if entry.target == target]
+        if not matching:
+            raise ZooError(f"checkpoint {path} holds a {class_path}, which no installed package registers as a zoo "
+                           "model; install the plugin that provides it (see `zoo list`)")
+        candidates = matching
+    else:
+        candidates = list(entries.values())
+    failures = []
+    for entry in candidates:
+        try:
+            cls = entry.load()
+        except ZooError as exc:
+            failures.append(str(exc))
+            continue
+        try:
+            model = cls.load_from_checkpoint(path, map_location="cpu")
+        except Exception as exc:  # a model of another class fails to load its state or its hyper-parameters
+            if class_path is not None:
+                raise ZooError(f"checkpoint {path} does not load into {entry.name}: {type(exc).__name__}: "
+                               f"{(str(exc).strip().splitlines() or [''])[0]}") from exc
+            failures.append(f"{entry.name}: {type(exc).__name__}")
+            continue
+        return model.eval()
+    raise ZooError(f"checkpoint {path} does not load into any registered model (tried {', '.join(failures)})")
+
+
+def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, native_size: bool,
+                     device: torch.device) -> list[Path]:
+    """Translate every image of ``input_dir`` into ``out_dir`` under the same name; returns the written paths."""
+    channels, height, width = tuple(getattr(model, "image_shape", None) or model.hparams["image_shape"])
+    files = list_image_files(input_dir)
+    check_image_files(files)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in files:
+        image = load_image(path, channels).to(device)
+        original_size = list(image.shape[-2:])
+        if not native_size and original_size != [height, width]:
+            image = TF.resize(image, [height, width], interpolation=InterpolationMode.BICUBIC,
+                              antialias=True).clamp(0, 1)
+        translated = model.translate(image.unsqueeze(0), direction=direction)[0]
+        if list(translated.shape[-2:]) != original_size:
+            translated = TF.resize(translated, original_size, interpolation=InterpolationMode.BICUBIC,
+                                   antialias=True).clamp(0, 1)
+        target = out_dir / path.name
+        save_image(translated, target)
+        written.append(target)
+    return written
+
+
+def command_translate(argv: Sequence[str]) -> None:
+    """``zoo translate --ckpt CKPT --input DIR --out DIR [--direction AtoB|BtoA] [--size model|native]``."""
+    parser = argparse.ArgumentParser(
+        prog="zoo translate",
+        description="Translate every image of a folder with a trained translation model (pix2pix, cyclegan, ...).",
+    )
+    parser.add_argument("--ckpt", required=True, type=Path, help="checkpoint written by `zoo fit`")
+    parser.add_argument("--input", required=True, type=Path, help="folder of images to translate")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write the results into, same names")
+    parser.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+                        help="AtoB (default) or BtoA; pix2pix knows only the direction it was trained in")
+    parser.add_argument("--size", choices=("model", "native"), default="model",
+                        help="model: resize to the training size and back (default); native: translate as is")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    args = parser.parse_args(list(argv))
+
+    model = load_model(args.ckpt)
+    if not callable(getattr(model, "translate", None)):
+        name = registry.name_of(type(model), "model") or type(model).__name__
+        raise ZooError(f"checkpoint {args.ckpt} holds a {name} model, which has no translate(); `zoo translate` "
+                       "needs a translation model (see `zoo list`, task translation)")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
+    with torch.inference_mode():
+        written = translate_folder(model, args.input.expanduser(), args.out.expanduser(), args.direction,
+                                   args.size == "native", device)
+    print(f"wrote {len(written)} translated image(s) ({args.direction}) to {args.out}")
