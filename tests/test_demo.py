@@ -18,6 +18,7 @@ def test_demo_writes_sample_grid_reconstructions_and_metrics(tmp_path):
     assert set(metrics) >= {"vae", "autoencoder", "wall_seconds"}
     assert metrics["vae"]["test_metrics"]["test/psnr"] > 0
     assert "test/elbo" in metrics["vae"]["test_metrics"]
+    assert metrics["vae"]["last_validation"]["val/fid"] > 0  # the VAE samples, so FID is measured
     with Image.open(out / "vae_samples.png") as grid:
         assert grid.size[0] > 200 and grid.size[1] > 200  # 8x8 digits
     for name in ("vae", "autoencoder"):

@@ -106,7 +106,7 @@ def build_datamodule(data_args: Sequence[str]):
     from jsonargparse import ArgumentParser
     from lightning.pytorch import LightningDataModule
 
-    from zoo.cli import import_registered_classes, resolve_names
+    from zoo.lightning_cli import import_registered_classes, resolve_names
 
     import_registered_classes()
     parser = ArgumentParser(prog="zoo", exit_on_error=False)

@@ -18,7 +18,7 @@ from torchvision.utils import make_grid, save_image
 from zoo.cli import run_cli
 
 OUT = Path("runs/demo")
-EPOCHS = {"vae": 12, "autoencoder": 8}
+EPOCHS = {"vae": 25, "autoencoder": 10}
 
 
 def save_reconstructions(model, images: torch.Tensor, path: Path) -> None:
@@ -39,6 +39,9 @@ def train(model_name: str, quick: bool) -> dict:
         *(["--trainer.limit_train_batches", "5", "--trainer.limit_val_batches", "2"] if quick else []),
     ])
     train_seconds = time.perf_counter() - started
+    # The last validation's numbers, FID included (logged by a callback, so not part of `test`).
+    validation = {key: round(float(value), 4) for key, value in sorted(cli.trainer.callback_metrics.items())
+                  if key.startswith("val/")}
     model, datamodule = cli.model.eval(), cli.datamodule
     (test_metrics,) = cli.trainer.test(model, datamodule=datamodule, verbose=False)
     test_images = next(iter(datamodule.test_dataloader()))[0][:16]
@@ -50,6 +53,7 @@ def train(model_name: str, quick: bool) -> dict:
         save_image(make_grid(samples, nrow=8, padding=2, pad_value=1.0), written["samples"])
     return {
         "test_metrics": {key: round(float(value), 4) for key, value in sorted(test_metrics.items())},
+        "last_validation": validation,
         "epochs": epochs,
         "train_seconds": round(train_seconds, 1),
         "checkpoint": str(cli.trainer.checkpoint_callback.last_model_path),
@@ -72,6 +76,8 @@ def main() -> None:
         for path in results[name]["files"].values():
             print("  ", path)
         print(f"   {name} test metrics:", results[name]["test_metrics"])
+        if "val/fid" in results[name]["last_validation"]:
+            print(f"   {name} FID (digits features, validation):", results[name]["last_validation"]["val/fid"])
     print("  ", metrics_path)
 
 
