@@ -18,9 +18,12 @@ inside ``training_step``. Three parts of Lightning do not fit that pattern out o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import lightning as L
 from lightning.pytorch.cli import LRSchedulerCallable
 from lightning.pytorch.core.optimizer import LightningOptimizer
+from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -71,6 +74,19 @@ def optimizer_config(optimizer: Optimizer, scheduler: LRSchedulerCallable | None
             )
         config["lr_scheduler"] = lr_scheduler
     return config
+
+
+def configure_gan_optimizers(model: L.LightningModule, discriminator: nn.Module,
+                             paper_optimizer: Callable[[Iterator[nn.Parameter]], Optimizer]) -> list[dict]:
+    """``configure_optimizers`` of a GAN family: generator first, then discriminator (or critic).
+
+    Each network gets the user's optimizer (``model.optimizer_g`` / ``optimizer_d``, from the CLI
+    or YAML) or, when that is None, the paper's; schedulers from ``model.scheduler_g`` / ``scheduler_d``.
+    """
+    networks = (("generator", model.generator, model.optimizer_g, model.scheduler_g),
+                ("discriminator", discriminator, model.optimizer_d, model.scheduler_d))
+    return [optimizer_config((factory or paper_optimizer)(network.parameters()), scheduler, name)
+            for name, network, factory, scheduler in networks]
 
 
 def step_lr_schedulers(model: L.LightningModule) -> None:

@@ -17,18 +17,27 @@ Uses: new images from noise (``sample``); the CLI attaches FID and sample grids 
 
 from __future__ import annotations
 
+from functools import partial
+
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
 from zoo.losses import bce_discriminator_loss, bce_generator_loss
 from zoo.manual_optimization import (
-    optimizer_config,
+    configure_gan_optimizers,
     refuse_gradient_accumulation,
     step_lr_schedulers,
     step_uncounted,
 )
-from zoo.nn.gan_nets import DCGANDiscriminator, DCGANGenerator, init_dcgan_weights, latent_noise
+from zoo.nn.gan_nets import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    init_dcgan_weights,
+    latent_noise,
+    sample_images,
+    tanh_to_unit,
+)
 
 
 class DCGAN(L.LightningModule):
@@ -90,19 +99,11 @@ class DCGAN(L.LightningModule):
     # -- task interface: generation
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] for latents of shape (N, latent_dim)."""
-        return ((self.generator(latents).float() + 1) / 2).clamp(0, 1)
+        return tanh_to_unit(self.generator(latents))
 
-    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images in [0, 1], shape (n, *image_shape); a seeded ``generator`` repeats them on any device."""
-        latents = torch.randn(n, self.latent_dim, generator=generator,
-                              device=generator.device if generator is not None else self.device)
-        was_training = self.generator.training
-        self.generator.eval()  # batch norm from its running statistics: no side effects, no batch dependence
-        try:
-            return self(latents.to(self.device))
-        finally:
-            self.generator.train(was_training)
+        return sample_images(self.generator, n, self.latent_dim, self.device, generator)
 
     # -- training
     def _latents(self, batch_size: int) -> torch.Tensor:
@@ -152,10 +153,5 @@ class DCGAN(L.LightningModule):
         return []
 
     def configure_optimizers(self) -> list[dict]:
-        generator_params, discriminator_params = self.generator.parameters(), self.discriminator.parameters()
-        optimizer_g = (self.optimizer_g(generator_params) if self.optimizer_g is not None
-                       else torch.optim.Adam(generator_params, lr=2e-4, betas=(0.5, 0.999)))
-        optimizer_d = (self.optimizer_d(discriminator_params) if self.optimizer_d is not None
-                       else torch.optim.Adam(discriminator_params, lr=2e-4, betas=(0.5, 0.999)))
-        return [optimizer_config(optimizer_g, self.scheduler_g, "generator"),
-                optimizer_config(optimizer_d, self.scheduler_d, "discriminator")]
+        return configure_gan_optimizers(self, self.discriminator,
+                                        partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999)))

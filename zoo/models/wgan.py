@@ -15,6 +15,8 @@ Uses: new images from noise (``sample``); the CLI attaches FID and sample grids 
 
 from __future__ import annotations
 
+from functools import partial
+
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -22,12 +24,19 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from zoo.errors import ZooError
 from zoo.losses import wasserstein_critic_loss, wasserstein_estimate, wasserstein_generator_loss
 from zoo.manual_optimization import (
-    optimizer_config,
+    configure_gan_optimizers,
     refuse_gradient_accumulation,
     step_lr_schedulers,
     step_uncounted,
 )
-from zoo.nn.gan_nets import DCGANDiscriminator, DCGANGenerator, init_dcgan_weights, latent_noise
+from zoo.nn.gan_nets import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    init_dcgan_weights,
+    latent_noise,
+    sample_images,
+    tanh_to_unit,
+)
 
 
 class WGAN(L.LightningModule):
@@ -99,19 +108,11 @@ class WGAN(L.LightningModule):
     # -- task interface: generation
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] for latents of shape (N, latent_dim)."""
-        return ((self.generator(latents).float() + 1) / 2).clamp(0, 1)
+        return tanh_to_unit(self.generator(latents))
 
-    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images in [0, 1], shape (n, *image_shape); a seeded ``generator`` repeats them on any device."""
-        latents = torch.randn(n, self.latent_dim, generator=generator,
-                              device=generator.device if generator is not None else self.device)
-        was_training = self.generator.training
-        self.generator.eval()  # batch norm from its running statistics: no side effects, no batch dependence
-        try:
-            return self(latents.to(self.device))
-        finally:
-            self.generator.train(was_training)
+        return sample_images(self.generator, n, self.latent_dim, self.device, generator)
 
     # -- training
     def _latents(self, batch_size: int) -> torch.Tensor:
@@ -164,10 +165,4 @@ class WGAN(L.LightningModule):
         return []
 
     def configure_optimizers(self) -> list[dict]:
-        generator_params, critic_params = self.generator.parameters(), self.critic.parameters()
-        optimizer_g = (self.optimizer_g(generator_params) if self.optimizer_g is not None
-                       else torch.optim.RMSprop(generator_params, lr=5e-5))
-        optimizer_d = (self.optimizer_d(critic_params) if self.optimizer_d is not None
-                       else torch.optim.RMSprop(critic_params, lr=5e-5))
-        return [optimizer_config(optimizer_g, self.scheduler_g, "generator"),
-                optimizer_config(optimizer_d, self.scheduler_d, "critic")]
+        return configure_gan_optimizers(self, self.critic, partial(torch.optim.RMSprop, lr=5e-5))

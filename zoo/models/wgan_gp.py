@@ -14,6 +14,7 @@ Uses: new images from noise (``sample``); the CLI attaches FID and sample grids 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import lightning as L
@@ -27,12 +28,19 @@ from zoo.losses import (
     wasserstein_generator_loss,
 )
 from zoo.manual_optimization import (
-    optimizer_config,
+    configure_gan_optimizers,
     refuse_gradient_accumulation,
     step_lr_schedulers,
     step_uncounted,
 )
-from zoo.nn.gan_nets import DCGANDiscriminator, DCGANGenerator, init_dcgan_weights, latent_noise
+from zoo.nn.gan_nets import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    init_dcgan_weights,
+    latent_noise,
+    sample_images,
+    tanh_to_unit,
+)
 
 
 class WGANGP(L.LightningModule):
@@ -106,19 +114,11 @@ class WGANGP(L.LightningModule):
     # -- task interface: generation
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] for latents of shape (N, latent_dim)."""
-        return ((self.generator(latents).float() + 1) / 2).clamp(0, 1)
+        return tanh_to_unit(self.generator(latents))
 
-    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images in [0, 1], shape (n, *image_shape); a seeded ``generator`` repeats them on any device."""
-        latents = torch.randn(n, self.latent_dim, generator=generator,
-                              device=generator.device if generator is not None else self.device)
-        was_training = self.generator.training
-        self.generator.eval()  # batch norm from its running statistics: no side effects, no batch dependence
-        try:
-            return self(latents.to(self.device))
-        finally:
-            self.generator.train(was_training)
+        return sample_images(self.generator, n, self.latent_dim, self.device, generator)
 
     # -- training
     def _latents(self, batch_size: int) -> torch.Tensor:
@@ -176,10 +176,4 @@ class WGANGP(L.LightningModule):
         return []
 
     def configure_optimizers(self) -> list[dict]:
-        generator_params, critic_params = self.generator.parameters(), self.critic.parameters()
-        optimizer_g = (self.optimizer_g(generator_params) if self.optimizer_g is not None
-                       else torch.optim.Adam(generator_params, lr=1e-4, betas=(0.0, 0.9)))
-        optimizer_d = (self.optimizer_d(critic_params) if self.optimizer_d is not None
-                       else torch.optim.Adam(critic_params, lr=1e-4, betas=(0.0, 0.9)))
-        return [optimizer_config(optimizer_g, self.scheduler_g, "generator"),
-                optimizer_config(optimizer_d, self.scheduler_d, "critic")]
+        return configure_gan_optimizers(self, self.critic, partial(torch.optim.Adam, lr=1e-4, betas=(0.0, 0.9)))

@@ -38,6 +38,29 @@ def latent_noise(batch_size: int, latent_dim: int, device: torch.device | str, r
     return torch.randn(world_size, batch_size, latent_dim, device=device)[rank]
 
 
+def tanh_to_unit(images: torch.Tensor) -> torch.Tensor:
+    """A generator's [-1, 1] images as the zoo's float [0, 1]."""
+    return ((images.float() + 1) / 2).clamp(0, 1)
+
+
+@torch.no_grad()
+def sample_images(generator_net: nn.Module, n: int, latent_dim: int, device: torch.device,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` images in [0, 1] from a tanh generator; a seeded ``generator`` repeats them on any device.
+
+    The network runs in eval mode, so batch norm uses its running statistics: sampling has no
+    side effects on training and an image does not depend on the others in its batch.
+    """
+    latents = torch.randn(n, latent_dim, generator=generator,
+                          device=generator.device if generator is not None else device)
+    was_training = generator_net.training
+    generator_net.eval()
+    try:
+        return tanh_to_unit(generator_net(latents.to(device)))
+    finally:
+        generator_net.train(was_training)
+
+
 def init_dcgan_weights(module: nn.Module) -> None:
     """Radford et al., section 4: weights from N(0, 0.02); normalisation scales from N(1, 0.02), shifts 0.
 
