@@ -1,4 +1,5 @@
-"""Sample grids: a user training a generative model sees the same noise improve, in whatever logger they use."""
+"""Image grids: a user sees the same noise improve (generation) or the same pairs translated (translation),
+in whatever logger they use."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from PIL import Image
 
-from zoo.callbacks import SampleGridCallback
+from tests.data.image_folders import write_side_by_side
+from zoo.callbacks import SampleGridCallback, TranslationGridCallback
 from zoo.data.digits import DigitsDataModule
+from zoo.data.paired import PairedDataModule
 from zoo.errors import ZooError
 from zoo.models.autoencoder import Autoencoder
 from zoo.models.gan import GAN
+from zoo.models.pix2pix import Pix2Pix
 
 
 def _fit(tmp_path: Path, model: L.LightningModule, callback: SampleGridCallback, **overrides) -> CSVLogger:
@@ -120,3 +124,48 @@ def test_only_rank_zero_writes(tmp_path):
 def test_nonsense_settings_are_refused():
     with pytest.raises(ZooError, match="every_n_epochs"):
         SampleGridCallback(every_n_epochs=0)
+    with pytest.raises(ZooError, match="max_images"):
+        TranslationGridCallback(max_images=0)
+
+
+# ---------------------------------------------------------------- translation grids
+
+
+def _fit_pix2pix(tmp_path: Path, callback: TranslationGridCallback, **overrides) -> CSVLogger:
+    write_side_by_side(tmp_path / "data" / "train", 4, 32)
+    write_side_by_side(tmp_path / "data" / "val", 3, 32, seed=1)
+    logger = CSVLogger(tmp_path, name="run")
+    settings = dict(accelerator="cpu", max_epochs=1, limit_train_batches=2, limit_val_batches=2,
+                    num_sanity_val_steps=0, logger=logger, callbacks=[callback], enable_checkpointing=False,
+                    enable_progress_bar=False, enable_model_summary=False)
+    settings.update(overrides)
+    model = Pix2Pix(image_shape=(3, 32, 32), generator_channels=16, discriminator_channels=16)
+    L.Trainer(**settings).fit(model, PairedDataModule(str(tmp_path / "data"), image_size=32, batch_size=2,
+                                                      num_workers=0))
+    return logger
+
+
+def test_a_pix2pix_run_writes_its_first_validation_pairs_translated(tmp_path):
+    logger = _fit_pix2pix(tmp_path, TranslationGridCallback(max_images=2), max_epochs=2)
+
+    pngs = sorted((Path(logger.log_dir) / "translations").glob("*.png"))
+    assert [png.name for png in pngs] == ["epoch=000.png", "epoch=001.png"]
+    with Image.open(pngs[-1]) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    # 2 rows (the first validation batch) of A | fake B | real B, 32-pixel tiles with 2 pixels of padding.
+    assert pixels.shape == (2 * 34 + 2, 3 * 34 + 2, 3)
+    first_pair = np.asarray(Image.open(tmp_path / "data" / "val" / "0000.png").convert("RGB"))
+    assert np.array_equal(pixels[2:34, 2:34], first_pair[:, :32])  # A, the grey half
+    assert np.array_equal(pixels[2:34, 70:102], first_pair[:, 32:])  # real B, the colour half
+    assert pixels[2:34, 36:68].std() > 0  # the generator's B
+
+
+def test_no_translation_grid_for_the_sanity_check_or_models_without_one(tmp_path):
+    # The sanity check runs before epoch 0; the first real validation would come after epoch 1.
+    witness, grids = _SanityCheckWitness(), TranslationGridCallback()
+    logger = _fit_pix2pix(tmp_path / "pix2pix", grids, num_sanity_val_steps=1, check_val_every_n_epoch=2,
+                          callbacks=[witness, grids])
+    assert witness.sanity_validations == 1
+    assert not (Path(logger.log_dir) / "translations").exists()
+    logger = _fit(tmp_path / "gan", GAN(), TranslationGridCallback())
+    assert not (Path(logger.log_dir) / "translations").exists()

@@ -92,5 +92,12 @@ def test_python_cli_py_is_the_same_cli(tmp_path):
     import sys
 
     result = subprocess.run([sys.executable, str(REPO / "cli.py"), "list"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=120, check=False)
     assert result.returncode == 0 and "denoising_autoencoder" in result.stdout
+
+
+def test_quiet_mode_prints_nothing_but_problems(tmp_path):
+    result = run_zoo(["--quiet", "fit", "--model", "autoencoder", "--data", "digits", "--trainer.max_epochs", "1",
+                      "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"], cwd=tmp_path)
+    assert result.stdout.strip() == "" and result.stderr.strip() == "", result.stdout + result.stderr
+    assert (tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt").exists()

@@ -11,6 +11,11 @@ from PIL import Image
 from tests.conftest import FAST_TRAINER, run_zoo
 
 
+def read_rows(path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """A VAE (sample, encode, score) and an autoencoder (no sample), trained a few steps through the CLI."""
@@ -48,7 +53,7 @@ def test_encode_writes_latents_with_labels_and_a_projection(checkpoints, tmp_pat
 def test_score_writes_one_row_per_input_and_reports_auroc(checkpoints, tmp_path):
     result = run_zoo(["score", "--ckpt", str(checkpoints["autoencoder"]), "--data", "digits", "--normal-class", "1",
                       "--out", "scores.csv"], cwd=tmp_path)
-    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    rows = read_rows(tmp_path / "scores.csv")
     assert len(rows) == 500 and set(rows[0]) == {"index", "file", "label", "score"}
     assert all(float(row["score"]) >= 0 for row in rows)
     auroc = float(result.stdout.split("AUROC")[1].split(":")[1])
@@ -64,7 +69,7 @@ def test_score_names_each_file_of_a_folder(checkpoints, tmp_path):
     run_zoo(["score", "--ckpt", str(checkpoints["autoencoder"]), "--data", "folder", "--data.root", str(folder),
              "--data.channels", "1", "--data.image_size", "28", "--data.num_workers", "0", "--split", "all",
              "--out", "scores.csv"], cwd=tmp_path)
-    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    rows = read_rows(tmp_path / "scores.csv")
     assert sorted(row["file"].rsplit("/", 1)[1] for row in rows) == [f"suspect_{i}.png" for i in range(6)]
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
-import tomllib
 import zipfile
 
 import pytest
+import tomllib
 import yaml
 
 from tests.conftest import REPO, run_zoo
@@ -43,6 +44,15 @@ def test_every_builtin_model_is_installed_loads_and_agrees_with_the_catalogue(na
     assert getattr(cls, "task", None) in (None, CATALOGUE["models"][name]["task"], "generation"), (
         f"{name}: class says task={cls.task!r}, registry.yaml says {CATALOGUE['models'][name]['task']!r}")
     assert (REPO / CATALOGUE["models"][name]["config"]).exists(), f"{name}: its default config is missing"
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_MODELS))
+def test_optimizer_arguments_default_to_none_meaning_the_papers(name):
+    # One convention for every family: a callable default can reach __init__ from a config as its import path.
+    parameters = inspect.signature(registry.entries("model")[name].load().__init__).parameters
+    for argument in ("optimizer_g", "optimizer_d"):
+        if argument in parameters:
+            assert parameters[argument].default is None, f"{name}.{argument}"
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_DATAMODULES))
@@ -83,6 +93,7 @@ def test_zoo_info_shows_the_card_and_hyperparameters_with_defaults(tmp_path):
     out = run_zoo(["info", "vae"], cwd=tmp_path).stdout
     assert "reconstruction" in out and "Kingma" in out
     assert "beta" in out and "latent_dim" in out and "16" in out
+    assert "tuple[int, int, int]" in out  # types print as written, not eaten as markup
 
 
 def test_wheel_ships_registry_yaml(tmp_path):

@@ -4,6 +4,10 @@
 generation task: the GANs, the VAE): a grid of samples from the same fixed noise after every
 validation, so one run's grids show the same latent points improving, written through
 whatever logger is attached.
+
+:class:`TranslationGridCallback` serves every model with ``translation_grid(batch,
+max_images=8)`` (the translation task: pix2pix, CycleGAN): the first validation batch of the
+epoch, translated, after every validation, through the same loggers.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import move_data_to_device
 from torchvision.utils import make_grid, save_image
 
 from zoo.errors import ZooError
@@ -22,6 +27,30 @@ from zoo.errors import ZooError
 def can_sample(model: L.LightningModule) -> bool:
     """True when the model offers the generation interface ``sample(n, generator=None)``."""
     return callable(getattr(model, "sample", None))
+
+
+def log_grid(trainer: L.Trainer, key: str, grid: torch.Tensor) -> None:
+    """Send a float (C, H, W) image in [0, 1] to every attached logger, the way each shows images.
+
+    W&B gets ``log_image``, TensorBoard ``add_image``; any other logger (CSV) gets a PNG at
+    ``<log_dir>/<key>/epoch=003.png``, and no logger at all one under the trainer's root.
+    """
+    loggers: list[Logger] = list(trainer.loggers)
+    if not loggers:
+        _save_png(grid, trainer.default_root_dir, key, trainer.current_epoch)
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[grid], step=trainer.global_step)
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(key, grid, global_step=trainer.global_step)
+        else:
+            _save_png(grid, logger.log_dir or trainer.default_root_dir, key, trainer.current_epoch)
+
+
+def _save_png(grid: torch.Tensor, directory: str | Path, key: str, epoch: int) -> None:
+    path = Path(directory) / key / f"epoch={epoch:03d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid, path)
 
 
 class SampleGridCallback(L.Callback):
@@ -61,19 +90,59 @@ class SampleGridCallback(L.Callback):
             return
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0 or not trainer.is_global_zero:
             return
-        grid = self.sample_grid(pl_module)
-        loggers: list[Logger] = list(trainer.loggers)
-        if not loggers:
-            self._save_png(grid, trainer.default_root_dir, trainer.current_epoch)
-        for logger in loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key=self.key, images=[grid], step=trainer.global_step)
-            elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(self.key, grid, global_step=trainer.global_step)
-            else:
-                self._save_png(grid, logger.log_dir or trainer.default_root_dir, trainer.current_epoch)
+        log_grid(trainer, self.key, self.sample_grid(pl_module))
 
-    def _save_png(self, grid: torch.Tensor, directory: str | Path, epoch: int) -> None:
-        path = Path(directory) / self.key / f"epoch={epoch:03d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, path)
+
+def can_translate_grid(model: L.LightningModule) -> bool:
+    """True when the model draws its own translations: ``translation_grid(batch, max_images=8)``."""
+    return callable(getattr(model, "translation_grid", None))
+
+
+class TranslationGridCallback(L.Callback):
+    """The first validation batch of the epoch, translated, after validation, sent to every attached logger.
+
+    The model draws the grid (pix2pix: a row of A | fake B | real B per example; CycleGAN adds
+    the way back); this callback keeps the batch and logs the picture as
+    :class:`SampleGridCallback` does: W&B ``log_image``, TensorBoard ``add_image``, else a PNG
+    at ``<log_dir>/translations/epoch=003.png``. Rank 0 only, never during the sanity check,
+    nothing for models without ``translation_grid``.
+    """
+
+    def __init__(self, max_images: int = 8, every_n_epochs: int = 1, key: str = "translations") -> None:
+        """
+        Args:
+            max_images: examples (rows) per grid, from the first validation batch.
+            every_n_epochs: write a grid after the validation of every n-th training epoch.
+            key: the name images are logged under (and the folder the PNGs go to).
+        """
+        super().__init__()
+        if max_images < 1 or every_n_epochs < 1:
+            raise ZooError(f"TranslationGridCallback needs max_images >= 1 and every_n_epochs >= 1, "
+                           f"got {max_images} and {every_n_epochs}")
+        self.max_images = max_images
+        self.every_n_epochs = every_n_epochs
+        self.key = key
+        self._batch: dict[str, torch.Tensor] | None = None
+
+    def _due(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
+        return (not trainer.sanity_checking and trainer.is_global_zero and can_translate_grid(pl_module)
+                and (trainer.current_epoch + 1) % self.every_n_epochs == 0)
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._batch = None
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        if self._batch is not None or dataloader_idx != 0 or not self._due(trainer, pl_module):
+            return
+        # Only the rows the grid shows, on the CPU: the epoch's other batches must not wait on device memory.
+        self._batch = {name: images[: self.max_images].detach().cpu() for name, images in batch.items()
+                       if isinstance(images, torch.Tensor)}
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._batch is None or not self._due(trainer, pl_module):
+            return
+        batch, self._batch = move_data_to_device(self._batch, pl_module.device), None
+        with torch.no_grad():
+            grid = pl_module.translation_grid(batch, max_images=self.max_images)
+        log_grid(trainer, self.key, grid.detach().float().cpu().clamp(0, 1))

@@ -103,7 +103,9 @@ def command_list(argv: Sequence[str]) -> None:
 def _type_name(annotation: Any) -> str:
     if isinstance(annotation, str):
         return annotation
-    if isinstance(annotation, type):  # int, float, str; not tuple[int, int, int]
+    import typing
+
+    if isinstance(annotation, type) and typing.get_origin(annotation) is None:  # int, str; not tuple[int, ...]
         return annotation.__name__
     return str(annotation).replace("typing.", "").replace("collections.abc.", "")
 
@@ -134,6 +136,7 @@ def hyperparameters(cls: type) -> list[tuple[str, str, str]]:
 
 def command_info(argv: Sequence[str]) -> None:
     """``zoo info NAME``: one model or datamodule, with its hyper-parameters and their defaults."""
+    from rich.markup import escape
     from rich.table import Table
 
     if len(argv) != 1:
@@ -147,15 +150,15 @@ def command_info(argv: Sequence[str]) -> None:
     console = _console()
     console.print(f"[bold]{entry.name}[/bold]  ({kind}, {entry.target}, from {entry.distribution})")
     for key, value in entry.metadata.items():
-        console.print(f"  {key}: {value}")
+        console.print(f"  {key}: {escape(str(value))}")
     doc = inspect.getdoc(cls)
     if doc:
-        console.print("\n" + doc.split("\n\n")[0])
+        console.print("\n" + escape(doc.split("\n\n")[0]))
     table = Table(title="hyper-parameters (--model.NAME / --data.NAME)", title_justify="left")
     for column in ("name", "type", "default"):
         table.add_column(column)
     for row in hyperparameters(cls):
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # "tuple[int, int, int]" is not rich markup
     console.print(table)
 
 
@@ -187,9 +190,12 @@ def quiet(argv: list[str]) -> list[str]:
     argv = [token for token in argv if token != "--quiet"]
     if not wanted:
         return argv
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore")
     if argv and argv[0] in TRAINER_SUBCOMMANDS:
+        import lightning.pytorch  # noqa: F401  (it sets its logger to INFO on import: import first, then quiet it)
+
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         argv = [argv[0], *QUIET_TRAINER_FLAGS, *argv[1:]]  # flags the user gives later still win
     return argv
 

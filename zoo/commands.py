@@ -167,7 +167,7 @@ def _split_data_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     index = 0
     while index < len(tokens):
         token = tokens[index]
-        if token.startswith("--data.") or token.startswith("--data="):
+        if token.startswith(("--data.", "--data=")):
             data.append(token)
             if "=" not in token and index + 1 < len(tokens):
                 data.append(tokens[index + 1])

@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from zoo import registry
-from zoo.callbacks import SampleGridCallback
+from zoo.callbacks import SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
 from zoo.metrics.fid import FIDCallback
 
@@ -150,6 +150,7 @@ class ZooCLI(LightningCLI):
         # Attached to every run; it switches on by interface (`sample` or `translate`), so a plugin gets it too.
         parser.add_lightning_class_args(FIDCallback, "fid")
         parser.add_lightning_class_args(SampleGridCallback, "samples")
+        parser.add_lightning_class_args(TranslationGridCallback, "translations")
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand) if self.subcommand else self.config

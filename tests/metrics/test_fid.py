@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from types import SimpleNamespace
 
 import lightning as L
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from tests.conftest import FAST_TRAINER, run_zoo
 from zoo.data.digits import digits_splits
 from zoo.errors import ZooError
 from zoo.metrics.fid import FeatureDistances, FIDCallback, _per_process_limit, compute_fid
@@ -222,11 +224,26 @@ def test_distributed_padding_is_not_counted_and_samples_do_not_depend_on_process
         def sample(self, n, generator=None):
             return torch.rand(n, 1, 2, 2, generator=generator)
 
-    fid = FIDCallback(num_samples=250, batch_size=60)
-    single = torch.cat(list(fid._sample_batches(Seeded(), rank=0, world_size=1)))
-    split = [torch.cat(list(fid._sample_batches(Seeded(), rank=rank, world_size=2))) for rank in (0, 1)]
-    assert len(single) == 250 and sum(len(part) for part in split) == 250
-    assert torch.equal(torch.cat(split).sort(dim=0).values, single.sort(dim=0).values)
+    # 100 samples fit in one batch of 250: every process must still get some, or KID's gather crashes.
+    for num_samples, batch_size in ((250, 60), (100, 250), (7, 3)):
+        fid = FIDCallback(num_samples=num_samples, batch_size=batch_size)
+        single = torch.cat(list(fid._sample_batches(Seeded(), rank=0, world_size=1)))
+        assert len(single) == num_samples
+        for world_size in (2, 3, 4):
+            split = [torch.cat(list(fid._sample_batches(Seeded(), rank=rank, world_size=world_size)))
+                     for rank in range(world_size)]
+            assert all(len(part) >= num_samples // world_size for part in split)
+            assert torch.equal(torch.cat(split), single)  # the same images, in the same order
+
+
+def test_few_samples_on_two_processes_log_fid_and_kid(tmp_path):
+    # 100 samples are one batch of the default 250: before the fix the second process had none and the run died.
+    run_zoo(["fit", "--model", "gan", "--data", "digits", "--data.batch_size", "16", "--fid.num_samples", "100",
+             *FAST_TRAINER, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"],
+            cwd=tmp_path)
+    with open(tmp_path / "runs" / "gan" / "version_0" / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert any(row.get("val/fid") for row in rows) and any(row.get("val/kid") for row in rows)
 
 
 def test_bad_settings_are_refused():
@@ -234,3 +251,5 @@ def test_bad_settings_are_refused():
         FIDCallback(num_samples=1)
     with pytest.raises(ZooError, match="every_n_epochs"):
         FIDCallback(every_n_epochs=-1)
+    with pytest.raises(ZooError, match="at least the number of processes"):
+        FIDCallback(num_samples=3).setup(SimpleNamespace(world_size=4), NoisyDigits(torch.rand(2, 1, 28, 28)), "fit")

@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from tests.conftest import FAST_TRAINER, run_zoo
 from tests.data.image_folders import grey_of, photo_crops, write_unpaired
-from zoo import registry
 from tests.models.test_pix2pix import parsed_config
+from zoo import registry
 from zoo.errors import ZooError
 from zoo.models.cyclegan import CycleGAN, ImagePool
 
@@ -86,6 +86,16 @@ class LearningRates(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.by_epoch.setdefault(trainer.current_epoch, trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_optimizers_default_to_the_papers_adam_and_can_be_swapped():
+    (optimizer_g, optimizer_d), _ = CycleGAN(image_shape=(3, 32, 32), **TINY).configure_optimizers()
+    for optimizer in (optimizer_g, optimizer_d):
+        assert isinstance(optimizer, torch.optim.Adam)
+        assert optimizer.defaults["lr"] == pytest.approx(2e-4) and optimizer.defaults["betas"] == (0.5, 0.999)
+    (optimizer_g, optimizer_d), _ = CycleGAN(image_shape=(3, 32, 32), **TINY,
+                                             optimizer_d=torch.optim.RMSprop).configure_optimizers()
+    assert isinstance(optimizer_g, torch.optim.Adam) and isinstance(optimizer_d, torch.optim.RMSprop)
 
 
 def test_cycle_loss_falls_and_generator_step_leaves_discriminators_alone(tmp_path):

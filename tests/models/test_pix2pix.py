@@ -116,6 +116,16 @@ def test_training_moves_both_networks_and_makes_b_from_a_better():
     assert torch.isfinite(trainer.callback_metrics["train/d_loss"])
 
 
+def test_optimizers_default_to_the_papers_adam_and_can_be_swapped():
+    optimizer_g, optimizer_d = small_pix2pix(32).configure_optimizers()
+    for optimizer in (optimizer_g, optimizer_d):
+        assert isinstance(optimizer, torch.optim.Adam)
+        assert optimizer.defaults["lr"] == pytest.approx(2e-4) and optimizer.defaults["betas"] == (0.5, 0.999)
+    model = Pix2Pix(image_shape=(3, 32, 32), **SMALL, optimizer_g=torch.optim.RMSprop)
+    optimizer_g, optimizer_d = model.configure_optimizers()
+    assert isinstance(optimizer_g, torch.optim.RMSprop) and isinstance(optimizer_d, torch.optim.Adam)
+
+
 def test_translation_grid_shows_a_fake_b_real_b():
     model = small_pix2pix(32).eval()
     grid = model.translation_grid({"A": torch.rand(5, 3, 32, 32), "B": torch.rand(5, 3, 32, 32)}, max_images=4)
@@ -137,6 +147,8 @@ def test_cli_trains_super_resolution_under_ddp_and_bf16(tmp_path):
     assert any(row.get("val/fid") for row in rows)
     assert any(row.get("train/d_loss") for row in rows) and any(row.get("train/g_loss") for row in rows)
     assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    # The CLI attaches the translation grid by interface: A | fake B | real B, written by rank 0 only.
+    assert (run_dir / "translations" / "epoch=000.png").exists()
 
 
 def parsed_config(name: str, capsys) -> dict:

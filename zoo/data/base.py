@@ -23,7 +23,7 @@ def split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[list[
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     chunks, start = [], 0
     for fraction in fractions[:-1]:
-        size = int(round(n * fraction))
+        size = round(n * fraction)
         chunks.append(order[start : start + size])
         start += size
     chunks.append(order[start:])

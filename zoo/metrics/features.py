@@ -52,7 +52,7 @@ def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
 class NoTrainMixin:
     """Feature networks stay in eval mode: a FID whose dropout or batch-norm statistics move is no metric."""
 
-    def train(self, mode: bool = True):  # noqa: ARG002 - the mode is ignored on purpose
+    def train(self, mode: bool = True):
         return super().train(False)
 
 
@@ -190,8 +190,8 @@ class InceptionFeatureExtractor(NoTrainMixin, nn.Module):
         """
         super().__init__()
         try:
-            from torchmetrics.image.fid import NoTrainInceptionV3
             import torch_fidelity  # noqa: F401 - torchmetrics' Inception lives in torch-fidelity
+            from torchmetrics.image.fid import NoTrainInceptionV3
         except ImportError as exc:
             raise ZooError(
                 "FID feature 'inception' needs torch-fidelity: `pip install torch-fidelity`"

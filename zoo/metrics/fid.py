@@ -164,8 +164,9 @@ class FIDCallback(L.Callback):
     sanity check computes nothing. Under DDP each process takes at most
     ``len(val_dataset) // world_size`` validation images: the distributed sampler pads
     the last batch with repeats and the cap leaves them out (so up to ``world_size - 1``
-    images go unused); generated samples are split by batch, with a seed per batch, so
-    the set of samples does not depend on the number of processes.
+    images go unused); generated samples are one sequence, a seed per batch, that the
+    processes cut into equal contiguous slices, so the set of samples does not depend on
+    the number of processes and each process has some (``num_samples >= world_size``).
     """
 
     def __init__(
@@ -223,6 +224,10 @@ class FIDCallback(L.Callback):
     # -- set-up
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.task = task_of(pl_module) if self.every_n_epochs > 0 else None
+        if self.task is not None and self.num_samples < trainer.world_size:
+            # A process without fake images would crash KID's gather and stall the others.
+            raise ZooError(f"fid.num_samples ({self.num_samples}) must be at least the number of processes "
+                           f"({trainer.world_size})")
         if self.task is not None and self.distances is None:
             image_shape = getattr(trainer.datamodule, "image_shape", None) or getattr(pl_module, "image_shape", None)
             if image_shape is not None or self.feature != "auto":
@@ -306,15 +311,21 @@ class FIDCallback(L.Callback):
     def _sample_batches(self, pl_module: L.LightningModule, rank: int, world_size: int) -> Iterator[torch.Tensor]:
         """This process's share of ``num_samples`` generated images, batch by batch.
 
-        Batch ``b`` always comes from the same seed and goes to process ``b % world_size``, so
-        the union over processes is the same set of images whatever the number of processes.
-        The generator is a CPU one, as the ``sample`` interface documents.
+        The samples are one fixed sequence: batch ``b`` of ``batch_size`` always comes from the
+        same seed. Process ``rank`` takes the contiguous slice ``[rank * n // world_size,
+        (rank + 1) * n // world_size)`` of it, generating in full each batch the slice touches
+        and keeping its part. So the union over processes is the same set of images whatever
+        the number of processes, and every process gets some even when ``num_samples`` fits in
+        fewer batches than there are processes (a process with none would crash KID's
+        all-gather). The generator is a CPU one, as the ``sample`` interface documents.
         """
-        num_batches = -(-self.num_samples // self.batch_size)
-        for batch_index in range(rank, num_batches, world_size):
-            size = min(self.batch_size, self.num_samples - batch_index * self.batch_size)
+        start, stop = rank * self.num_samples // world_size, (rank + 1) * self.num_samples // world_size
+        for batch_index in range(start // self.batch_size, -(-stop // self.batch_size)):
+            batch_start = batch_index * self.batch_size
+            size = min(self.batch_size, self.num_samples - batch_start)
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + batch_index)
-            yield pl_module.sample(size, generator=generator)
+            samples = pl_module.sample(size, generator=generator)
+            yield samples[max(start - batch_start, 0): stop - batch_start]
 
 
 def _images_of(batch, pl_module: nn.Module) -> torch.Tensor:

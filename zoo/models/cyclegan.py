@@ -21,6 +21,7 @@ Under DDP each process keeps its own image pools; checkpoints hold rank 0's.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import lightning as L
@@ -37,7 +38,6 @@ from zoo.nn.translation import (
     Norm,
     PatchDiscriminator,
     ResNetGenerator,
-    gan_adam,
     init_weights,
     pad_to_multiple,
     patch_layers_for,
@@ -111,8 +111,8 @@ class CycleGAN(L.LightningModule):
         pool_size: int = 50,
         epochs_constant: int = 100,
         epochs_decay: int = 100,
-        optimizer_g: OptimizerCallable = gan_adam,
-        optimizer_d: OptimizerCallable = gan_adam,
+        optimizer_g: OptimizerCallable | None = None,
+        optimizer_d: OptimizerCallable | None = None,
     ) -> None:
         """
         Args:
@@ -126,8 +126,9 @@ class CycleGAN(L.LightningModule):
             pool_size: generated images kept per domain to feed the discriminators (50; 0 turns the pool off).
             epochs_constant: epochs at the initial learning rate (100).
             epochs_decay: epochs over which the learning rate then falls linearly towards zero (100).
-            optimizer_g: optimizer of both generators (Adam, lr 2e-4, betas (0.5, 0.999)).
-            optimizer_d: optimizer of both discriminators (same).
+            optimizer_g: optimizer of both generators; None means the paper setting Adam(lr=2e-4, betas=(0.5, 0.999)).
+                In YAML: ``optimizer_g: {class_path: torch.optim.RMSprop, init_args: {lr: 1e-4}}``.
+            optimizer_d: optimizer of both discriminators; None means the same Adam.
         """
         super().__init__()
         # Optimizers are callables, which checkpoints cannot load safely (torch.load(weights_only=True)); under
@@ -258,8 +259,11 @@ class CycleGAN(L.LightningModule):
         return []
 
     def configure_optimizers(self):
-        optimizer_g = self.optimizer_g([*self.generator_ab.parameters(), *self.generator_ba.parameters()])
-        optimizer_d = self.optimizer_d([*self.discriminator_a.parameters(), *self.discriminator_b.parameters()])
+        paper_adam = partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
+        optimizer_g = (self.optimizer_g or paper_adam)([*self.generator_ab.parameters(),
+                                                        *self.generator_ba.parameters()])
+        optimizer_d = (self.optimizer_d or paper_adam)([*self.discriminator_a.parameters(),
+                                                        *self.discriminator_b.parameters()])
         # A plain function, which LambdaLR leaves out of its state_dict: the schedule is code, its position is state.
         schedulers = [torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: self.learning_rate_factor(epoch))
                       for optimizer in (optimizer_g, optimizer_d)]

@@ -22,6 +22,8 @@ One optimizer per network, manual optimization. As in every zoo GAN, ``global_st
 
 from __future__ import annotations
 
+from functools import partial
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -37,7 +39,6 @@ from zoo.nn.translation import (
     Norm,
     PatchDiscriminator,
     UNetGenerator,
-    gan_adam,
     init_weights,
     pad_to_multiple,
     patch_layers_for,
@@ -69,8 +70,8 @@ class Pix2Pix(L.LightningModule):
         dropout: float = 0.5,
         unet_depth: int | None = None,
         discriminator_layers: int = 3,
-        optimizer_g: OptimizerCallable = gan_adam,
-        optimizer_d: OptimizerCallable = gan_adam,
+        optimizer_g: OptimizerCallable | None = None,
+        optimizer_d: OptimizerCallable | None = None,
     ) -> None:
         """
         Args:
@@ -82,8 +83,9 @@ class Pix2Pix(L.LightningModule):
             dropout: dropout after the three decoder layers nearest the bottleneck (0.5; 0 turns it off).
             unet_depth: stride-2 levels of the U-Net; default as many as the image size divides by 2, at most 8.
             discriminator_layers: stride-2 layers of the PatchGAN (3 = 70x70 patches; fewer for images < 32 px).
-            optimizer_g: optimizer of the generator (Adam, lr 2e-4, betas (0.5, 0.999)).
-            optimizer_d: optimizer of the discriminator (same).
+            optimizer_g: optimizer of the generator; None means the paper setting Adam(lr=2e-4, betas=(0.5, 0.999)).
+                In YAML: ``optimizer_g: {class_path: torch.optim.RMSprop, init_args: {lr: 1e-4}}``.
+            optimizer_d: optimizer of the discriminator; None means the same Adam.
         """
         super().__init__()
         # Optimizers are callables, which checkpoints cannot load safely (torch.load(weights_only=True)); under
@@ -188,4 +190,6 @@ class Pix2Pix(L.LightningModule):
         return []
 
     def configure_optimizers(self):
-        return [self.optimizer_g(self.generator.parameters()), self.optimizer_d(self.discriminator.parameters())]
+        paper_adam = partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
+        return [(self.optimizer_g or paper_adam)(self.generator.parameters()),
+                (self.optimizer_d or paper_adam)(self.discriminator.parameters())]

@@ -6,6 +6,7 @@ binary cross-entropy *with logits*, which is stable and safe under bf16/fp16 aut
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
@@ -19,7 +20,7 @@ Architecture = Literal["dense", "conv"]
 def mlp(dims: list[int], final_activation: bool = False) -> nn.Sequential:
     """Linear layers with ReLU between them (and after the last one if asked)."""
     layers: list[nn.Module] = []
-    for index, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+    for index, (fan_in, fan_out) in enumerate(itertools.pairwise(dims)):
         layers.append(nn.Linear(fan_in, fan_out))
         if index < len(dims) - 2 or final_activation:
             layers.append(nn.ReLU(inplace=True))
@@ -74,7 +75,7 @@ class ConvDecoder(nn.Module):
         self.head = nn.Linear(latent_dim, math.prod(self.start_shape))
         layers: list[nn.Module] = []
         widths = [*reversed(channels), image_shape[0]]
-        for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+        for index, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
             layers.append(nn.ConvTranspose2d(fan_in, fan_out, 4, stride=2, padding=1))
             if index < len(widths) - 2:
                 layers.append(nn.ReLU(inplace=True))

@@ -226,14 +226,3 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> tuple[torch.Tensor, 
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
         images = nn.functional.pad(images, (0, pad_w, 0, pad_h), mode=mode)
     return images, (height, width)
-
-
-def gan_adam(params) -> torch.optim.Adam:
-    """Adam with lr 2e-4 and beta1 0.5, the setting of DCGAN, pix2pix and CycleGAN.
-
-    A named function rather than a lambda: jsonargparse cannot turn a lambda holding a tuple
-    (``betas``) into a config, but it writes a function as its import path, so the default shows
-    in ``config.yaml``, pickles into checkpoints, and ``--model.optimizer_g torch.optim.RMSprop``
-    still replaces it.
-    """
-    return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
