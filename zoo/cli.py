@@ -116,7 +116,7 @@ def hyperparameters(cls: type) -> list[tuple[str, str, str]]:
 
     try:
         hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # an annotation that does not resolve: show it as written
+    except (NameError, TypeError, AttributeError):  # an annotation that does not resolve: show it as written
         hints = {}
     rows = []
     for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def model_page(name: str) -> str:
         "",
         module_doc,
         "",
+        *picture_section(name),
         "## Train it",
         "",
         "```bash",
@@ -73,6 +75,16 @@ def model_page(name: str) -> str:
         meaning = helps.get(argument, "").replace("|", "\\|")
         lines.append(f"| `{argument}` | `{type_name.replace('|', '&#124;')}` | `{default}` | {meaning} |")
     return "\n".join(lines) + "\n"
+
+
+def picture_section(name: str) -> list[str]:
+    """The picture ``scripts/doc_pictures.py`` made with this family, if there is one."""
+    captions_path = DOCS / "images" / "captions.json"
+    if not (DOCS / "images" / f"{name}.png").exists() or not captions_path.exists():
+        return []
+    caption = json.loads(captions_path.read_text()).get(name, "")
+    return ["## What a short run makes", "", f"![{name} on the embedded digits](images/{name}.png)", "",
+            caption, ""]
 
 
 def builtin_models() -> list[str]:

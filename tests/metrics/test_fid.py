@@ -253,3 +253,22 @@ def test_bad_settings_are_refused():
         FIDCallback(every_n_epochs=-1)
     with pytest.raises(ZooError, match="at least the number of processes"):
         FIDCallback(num_samples=3).setup(SimpleNamespace(world_size=4), NoisyDigits(torch.rand(2, 1, 28, 28)), "fit")
+
+
+def test_sampling_for_fid_shows_as_a_row_of_the_progress_bar(digits, monkeypatch):
+    from lightning.pytorch.callbacks import RichProgressBar
+    from rich.progress import Progress
+
+    rows: list[tuple[str, float]] = []
+    add_task = Progress.add_task
+
+    def recording_add_task(progress, description, *args, **kwargs):
+        rows.append((str(description), kwargs.get("total", args[1] if len(args) > 1 else None)))
+        return add_task(progress, description, *args, **kwargs)
+
+    monkeypatch.setattr(Progress, "add_task", recording_add_task)
+    fid = FIDCallback(num_samples=120, kid=False, batch_size=50)
+    trainer = fast_trainer(fid, RichProgressBar(), max_epochs=1, enable_progress_bar=True)
+    trainer.fit(NoisyDigits(digits["train"].tensors[0][:500]), *loaders(digits))
+    assert ("FID: sampling + features", 120) in rows
+    assert "val/fid" in trainer.callback_metrics

@@ -43,7 +43,7 @@ LOAD_SIZE_RATIO = 286 / 256
 
 
 def default_load_size(image_size: int) -> int:
-    return int(round(image_size * LOAD_SIZE_RATIO))
+    return round(image_size * LOAD_SIZE_RATIO)
 
 
 def resize_square(image: torch.Tensor, size: int) -> torch.Tensor:

@@ -16,7 +16,8 @@ the validation images; ``translate(x, direction="AtoB")`` with ``{"A", "B"}`` ba
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import lightning as L
 import torch
@@ -284,9 +285,13 @@ class FIDCallback(L.Callback):
             return
         self._computing = False
         if self.task == "generation":
-            with torch.no_grad(), trainer.precision_plugin.val_step_context():
+            share = (trainer.global_rank + 1) * self.num_samples // trainer.world_size \
+                - trainer.global_rank * self.num_samples // trainer.world_size
+            with torch.no_grad(), trainer.precision_plugin.val_step_context(), \
+                    progress_task(trainer, "FID: sampling + features", share) as advance:
                 for sample_batch in self._sample_batches(pl_module, trainer.global_rank, trainer.world_size):
                     self.distances.update(sample_batch, real=False)
+                    advance(len(sample_batch))
         real_count, fake_count = self.distances.counts()
         if real_count < 2 or fake_count < 2:
             rank_zero_warn(f"val/fid skipped: {real_count} real and {fake_count} generated images this validation; "
@@ -326,6 +331,24 @@ class FIDCallback(L.Callback):
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + batch_index)
             samples = pl_module.sample(size, generator=generator)
             yield samples[max(start - batch_start, 0): stop - batch_start]
+
+
+@contextmanager
+def progress_task(trainer: L.Trainer, description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A row in Lightning's own rich progress bar while FID generates and extracts; a no-op without one.
+
+    Generating ``num_samples`` images and running the feature network can take longer than the
+    validation loop itself (Inception on a CPU); the row shows it is working, and how far.
+    """
+    progress = getattr(trainer.progress_bar_callback, "progress", None)  # RichProgressBar's live rich.Progress
+    if progress is None or not trainer.is_global_zero or not hasattr(progress, "add_task"):
+        yield lambda count: None
+        return
+    task = progress.add_task(description, total=total)
+    try:
+        yield lambda count: progress.update(task, advance=count)
+    finally:
+        progress.remove_task(task)
 
 
 def _images_of(batch, pl_module: nn.Module) -> torch.Tensor:

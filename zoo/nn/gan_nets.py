@@ -14,6 +14,7 @@ in :mod:`zoo.losses` are the stable form).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
@@ -168,7 +169,7 @@ class DCGANGenerator(nn.Module):
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         ]
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        for fan_in, fan_out in itertools.pairwise(widths):
             layers += [nn.ConvTranspose2d(fan_in, fan_out, 4, 2, 1, bias=False), nn.BatchNorm2d(fan_out),
                        nn.ReLU(inplace=True)]
         layers += [nn.ConvTranspose2d(widths[-1], image_shape[0], 4, 2, 1, bias=False), nn.Tanh()]
@@ -191,7 +192,7 @@ class DCGANDiscriminator(nn.Module):
         widths = _stage_widths(features, stages)
         layers: list[nn.Module] = [nn.Conv2d(image_shape[0], widths[0], 4, 2, 1, bias=False),
                                    nn.LeakyReLU(0.2, inplace=True)]
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        for fan_in, fan_out in itertools.pairwise(widths):
             # A bias before a normalisation layer is cancelled by it; without one it is needed.
             layers += [nn.Conv2d(fan_in, fan_out, 4, 2, 1, bias=norm == "none"), _normalization(norm, fan_out),
                        nn.LeakyReLU(0.2, inplace=True)]
