@@ -1,6 +1,6 @@
 """``zoo sample``, ``zoo encode`` and ``zoo score``: use a trained checkpoint of any registered model.
 
-Each command reads the model's class from the checkpoint (see :func:`zoo.translate.load_model`)
+Each command reads the model's class from the checkpoint (see :func:`zoo.checkpoints.load_model`)
 and switches on by interface: ``sample`` needs ``sample(n, generator)``, ``encode`` needs
 ``encode(x)``, ``score`` needs ``anomaly_score(x)``. A checkpoint of the wrong task gets one
 line saying what the command needs and which models have it.
@@ -38,7 +38,7 @@ HAVE_INTERFACE = {
 
 def load_for(command: str, checkpoint: str):
     """The checkpoint's model, refusing one that lacks the interface ``command`` needs."""
-    from zoo.translate import load_model
+    from zoo.checkpoints import load_model
 
     model = load_model(checkpoint)
     method = INTERFACE_OF[command]

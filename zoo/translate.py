@@ -10,10 +10,7 @@ the image's own resolution (the networks are fully convolutional; sides are padd
 the model), which is what super-resolution wants: give it images already upscaled
 (bicubic) to the target size.
 
-The model class comes from the checkpoint: ``zoo fit`` checkpoints record it
-(``hyper_parameters._class_path``, written by LightningCLI); for checkpoints saved through
-the Python API each registered model is tried in turn. Only registered classes (built-in or
-plugin) are ever imported, never a class path read from an untrusted file.
+The model class comes from the checkpoint (:func:`zoo.checkpoints.load_model`).
 """
 
 from __future__ import annotations
@@ -27,52 +24,9 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from zoo import registry
+from zoo.checkpoints import load_model
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
 from zoo.errors import ZooError
-
-
-def _read_checkpoint(path: Path) -> dict:
-    if not path.is_file():
-        raise ZooError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a file that is not a checkpoint
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ZooError(f"{path} is not a readable Lightning checkpoint ({type(exc).__name__}: {first_line})") from exc
-
-
-def load_model(path: str | Path):
-    """The LightningModule stored in a checkpoint, in eval mode on the CPU; its class found as the module says."""
-    path = Path(path).expanduser()
-    checkpoint = _read_checkpoint(path)
-    class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
-    entries = registry.entries("model")
-    if class_path is not None:
-        target = ":".join(class_path.rsplit(".", 1))
-        matching = [entry for entry in entries.values() if entry.target == target]
-        if not matching:
-            raise ZooError(f"checkpoint {path} holds a {class_path}, which no installed package registers as a zoo "
-                           "model; install the plugin that provides it (see `zoo list`)")
-        candidates = matching
-    else:
-        candidates = list(entries.values())
-    failures = []
-    for entry in candidates:
-        try:
-            cls = entry.load()
-        except ZooError as exc:
-            failures.append(str(exc))
-            continue
-        try:
-            model = cls.load_from_checkpoint(path, map_location="cpu")
-        except Exception as exc:  # a model of another class fails to load its state or its hyper-parameters
-            if class_path is not None:
-                raise ZooError(f"checkpoint {path} does not load into {entry.name}: {type(exc).__name__}: "
-                               f"{(str(exc).strip().splitlines() or [''])[0]}") from exc
-            failures.append(f"{entry.name}: {type(exc).__name__}")
-            continue
-        return model.eval()
-    raise ZooError(f"checkpoint {path} does not load into any registered model (tried {', '.join(failures)})")
 
 
 def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, native_size: bool,
