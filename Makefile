@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # pyproject.toml takes ranges that admit them.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test test-slow install install-dev bench clean
+.PHONY: demo test install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,7 @@ demo: $(VENV)/.installed
 	$(BIN)/python -m zoo.demo
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -m "not slow" -q
-
-test-slow: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-dev
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
