@@ -34,6 +34,7 @@ from torchvision.utils import make_grid
 from zoo.errors import ZooError
 from zoo.losses import least_squares_discriminator_loss, least_squares_generator_loss
 from zoo.manual_optimization import refuse_gradient_accumulation, step_uncounted
+from zoo.nn.gan_nets import tanh_to_unit, unit_to_tanh
 from zoo.nn.translation import (
     Norm,
     PatchDiscriminator,
@@ -42,14 +43,6 @@ from zoo.nn.translation import (
     pad_to_multiple,
     patch_layers_for,
 )
-
-
-def to_signed(images: torch.Tensor) -> torch.Tensor:
-    return images * 2.0 - 1.0
-
-
-def to_unit(images: torch.Tensor) -> torch.Tensor:
-    return ((images + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
 class ImagePool:
@@ -165,8 +158,8 @@ class CycleGAN(L.LightningModule):
             raise ZooError(f"cyclegan expects images of shape (N, {self.image_shape[0]}, H, W), "
                            f"got {tuple(images.shape)}")
         padded, (height, width) = pad_to_multiple(images, 2**ResNetGenerator.downsamplings)
-        translated = generators[direction](to_signed(padded.to(self.dtype)))
-        return to_unit(translated[..., :height, :width]).to(images.dtype)
+        translated = generators[direction](unit_to_tanh(padded.to(self.dtype)))
+        return tanh_to_unit(translated[..., :height, :width]).to(images.dtype)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.translate(images)
@@ -185,7 +178,7 @@ class CycleGAN(L.LightningModule):
     # -- training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         optimizer_g, optimizer_d = self.optimizers()
-        real_a, real_b = to_signed(batch["A"]), to_signed(batch["B"])
+        real_a, real_b = unit_to_tanh(batch["A"]), unit_to_tanh(batch["B"])
         lambda_cycle = self.hparams.lambda_cycle
         lambda_identity = self.hparams.lambda_identity * lambda_cycle
 

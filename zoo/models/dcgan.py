@@ -37,6 +37,7 @@ from zoo.nn.gan_nets import (
     latent_noise,
     sample_images,
     tanh_to_unit,
+    unit_to_tanh,
 )
 
 
@@ -111,7 +112,7 @@ class DCGAN(L.LightningModule):
 
     def _to_tanh_range(self, images: torch.Tensor) -> torch.Tensor:
         """The zoo's [0, 1] images in the generator's [-1, 1], in the networks' memory layout."""
-        return (images * 2 - 1).contiguous(memory_format=self.memory_format)
+        return unit_to_tanh(images).contiguous(memory_format=self.memory_format)
 
     def training_step(self, batch, batch_idx: int) -> None:
         real_images = self._to_tanh_range(batch[0])

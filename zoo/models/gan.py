@@ -25,7 +25,7 @@ from zoo.manual_optimization import (
     step_lr_schedulers,
     step_uncounted,
 )
-from zoo.nn.gan_nets import MLPDiscriminator, MLPGenerator, latent_noise, sample_images, tanh_to_unit
+from zoo.nn.gan_nets import MLPDiscriminator, MLPGenerator, latent_noise, sample_images, tanh_to_unit, unit_to_tanh
 
 
 class GAN(L.LightningModule):
@@ -90,7 +90,7 @@ class GAN(L.LightningModule):
         return latent_noise(batch_size, self.latent_dim, self.device, self.global_rank, self.trainer.world_size)
 
     def training_step(self, batch, batch_idx: int) -> None:
-        real_images = batch[0] * 2 - 1  # the zoo's [0, 1] to the generator's tanh range
+        real_images = unit_to_tanh(batch[0])
         optimizer_g, optimizer_d = self.optimizers()
         fake_images = self.generator(self._latents(real_images.shape[0]))
 
@@ -112,7 +112,7 @@ class GAN(L.LightningModule):
         self.log("train/g_loss", g_loss, prog_bar=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        real_images = batch[0] * 2 - 1
+        real_images = unit_to_tanh(batch[0])
         real_logits = self.discriminator(real_images)
         fake_logits = self.discriminator(self.generator(self._latents(real_images.shape[0])))
         # D(x) and D(G(z)) as probabilities: both drift to 0.5 as the generator catches up.

@@ -35,6 +35,7 @@ from torchvision.utils import make_grid
 from zoo.errors import ZooError
 from zoo.losses import bce_discriminator_loss, bce_generator_loss
 from zoo.manual_optimization import refuse_gradient_accumulation, step_uncounted
+from zoo.nn.gan_nets import tanh_to_unit, unit_to_tanh
 from zoo.nn.translation import (
     Norm,
     PatchDiscriminator,
@@ -44,14 +45,6 @@ from zoo.nn.translation import (
     patch_layers_for,
     unet_depth_for,
 )
-
-
-def to_signed(images: torch.Tensor) -> torch.Tensor:
-    return images * 2.0 - 1.0
-
-
-def to_unit(images: torch.Tensor) -> torch.Tensor:
-    return ((images + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
 class Pix2Pix(L.LightningModule):
@@ -123,8 +116,8 @@ class Pix2Pix(L.LightningModule):
             raise ZooError(f"pix2pix expects images of shape (N, {self.image_shape[0]}, H, W), "
                            f"got {tuple(images.shape)}")
         padded, (height, width) = pad_to_multiple(images, 2**self.generator.depth)
-        fake = self.generator(to_signed(padded.to(self.dtype)))
-        return to_unit(fake[..., :height, :width]).to(images.dtype)
+        fake = self.generator(unit_to_tanh(padded.to(self.dtype)))
+        return tanh_to_unit(fake[..., :height, :width]).to(images.dtype)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.translate(images)
@@ -140,7 +133,7 @@ class Pix2Pix(L.LightningModule):
     # -- training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         optimizer_g, optimizer_d = self.optimizers()
-        real_a, real_b = to_signed(batch["A"]), to_signed(batch["B"])
+        real_a, real_b = unit_to_tanh(batch["A"]), unit_to_tanh(batch["B"])
         # One generator pass serves both updates: detached for the discriminator, attached for the generator.
         fake_b = self.generator(real_a)
 

@@ -39,6 +39,11 @@ def latent_noise(batch_size: int, latent_dim: int, device: torch.device | str, r
     return torch.randn(world_size, batch_size, latent_dim, device=device)[rank]
 
 
+def unit_to_tanh(images: torch.Tensor) -> torch.Tensor:
+    """The zoo's [0, 1] images in a tanh generator's [-1, 1]."""
+    return images * 2 - 1
+
+
 def tanh_to_unit(images: torch.Tensor) -> torch.Tensor:
     """A generator's [-1, 1] images as the zoo's float [0, 1]."""
     return ((images.float() + 1) / 2).clamp(0, 1)
