@@ -51,6 +51,43 @@ def resolve_names(argv: Sequence[str]) -> list[str]:
     return argv
 
 
+# Lightning's file loggers whose ``save_dir`` is a required argument.
+_FILE_LOGGERS = ("CSVLogger", "TensorBoardLogger")
+
+
+def _last_value(argv: list[str], option: str) -> str | None:
+    indices = _option_values(argv, option)
+    if not indices:
+        return None
+    token = argv[indices[-1]]
+    return token[len(option) + 1 :] if token.startswith(option + "=") else token
+
+
+def default_logger_folders(argv: Sequence[str]) -> list[str]:
+    """Give ``--trainer.logger TensorBoardLogger`` (or ``CSVLogger``) the zoo's run folders.
+
+    Both require ``save_dir``, so ``--trainer.logger TensorBoardLogger`` alone would be
+    refused while parsing. Unless the user set them, the logger writes where the default
+    CSV logger does: ``<default_root_dir or runs>/<model name>/version_N``. Rewritten
+    before parsing because jsonargparse validates the logger's arguments there.
+    """
+    argv = list(argv)
+    logger = _last_value(argv, "--trainer.logger")
+    if logger is None or logger.rsplit(".", 1)[-1] not in _FILE_LOGGERS:
+        return argv
+    at = _option_values(argv, "--trainer.logger")[-1] + 1  # its own arguments must follow the class
+    if _last_value(argv, "--trainer.logger.save_dir") is None:
+        argv[at:at] = ["--trainer.logger.save_dir", _last_value(argv, "--trainer.default_root_dir") or RUNS_DIR]
+    model = _last_value(argv, "--model")  # a class path by now, unless given as a config
+    if _last_value(argv, "--trainer.logger.name") is None and model and "." in model and not (
+        model.startswith("{") or model.endswith((".yaml", ".yml", ".json"))
+    ):
+        name = registry.name_of(_import_class(model), "model")
+        if name:
+            argv[at:at] = ["--trainer.logger.name", name]
+    return argv
+
+
 def import_registered_classes() -> None:
     """Import every working model and datamodule so LightningCLI resolves their short class names.
 
@@ -195,7 +232,7 @@ def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
     # main() passes the rewritten sys.argv on purpose; LightningCLI would warn that both are set.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     import_registered_classes()
-    argv = resolve_names(argv)
+    argv = default_logger_folders(resolve_names(argv))
     from lightning.pytorch import LightningDataModule, LightningModule
 
     return ZooCLI(
