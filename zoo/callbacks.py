@@ -8,17 +8,25 @@ whatever logger is attached.
 :class:`TranslationGridCallback` serves every model with ``translation_grid(batch,
 max_images=8)`` (the translation task: pix2pix, CycleGAN): the first validation batch of the
 epoch, translated, after every validation, through the same loggers.
+
+:class:`RunCheckpoint` is the CLI's checkpoint callback: Lightning's ``ModelCheckpoint``
+that also writes ``last.ckpt`` when a fit stops early (Ctrl-C, SIGTERM, a crash), so
+resuming from ``last.ckpt`` loses no training step.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
-from lightning.pytorch.utilities import move_data_to_device
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import move_data_to_device, rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torchvision.utils import make_grid, save_image
 
 from zoo.errors import ZooError
@@ -146,3 +154,35 @@ class TranslationGridCallback(L.Callback):
         with torch.no_grad():
             grid = pl_module.translation_grid(batch, max_images=self.max_images)
         log_grid(trainer, self.key, grid.detach().float().cpu().clamp(0, 1))
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that also saves ``last.ckpt`` when a fit is interrupted or crashes.
+
+    Lightning's checkpoints come at epoch ends (or ``every_n_train_steps``), so Ctrl-C or a
+    crash mid-epoch would lose every step since. On the way out Lightning calls
+    ``on_exception``; this writes the state at that step (weights, optimizers, loops, step
+    count) over ``last.ckpt``, through a temporary file so a failed write cannot destroy the
+    previous one, and ``--ckpt_path .../last.ckpt`` resumes from there.
+
+    With several processes it saves only for Ctrl-C and SIGTERM, which every rank receives:
+    saving takes a barrier, and a crash on one rank would leave the others waiting on it.
+    """
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        every_rank_stops = isinstance(exception, (KeyboardInterrupt, SIGTERMException))
+        if (trainer.state.fn != TrainerFn.FITTING or not self.save_last or self.dirpath is None
+                or trainer.global_step == 0 or trainer.sanity_checking
+                or (trainer.world_size > 1 and not every_rank_stops)):
+            return
+        last = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+        partial = last.with_name(last.name + ".partial")
+        try:
+            trainer.save_checkpoint(partial)
+            if trainer.is_global_zero:
+                os.replace(partial, last)
+        except Exception as save_error:  # noqa: BLE001  (the original exception is the one the user must see)
+            rank_zero_warn(f"could not save the interrupted run to {last}: {save_error}")
+            return
+        self.last_model_path = str(last)
+        rank_zero_info(f"Stopped at step {trainer.global_step}; saved {last}. Resume with --ckpt_path {last}")

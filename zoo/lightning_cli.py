@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from zoo import registry
-from zoo.callbacks import SampleGridCallback, TranslationGridCallback
+from zoo.callbacks import RunCheckpoint, SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
 from zoo.metrics.fid import FIDCallback
 
@@ -181,8 +180,8 @@ class ZooCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # Shapes flow from data to model: `--model dcgan --data cifar10` builds a 3x32x32 DCGAN.
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
-        # A `last.ckpt` in every run, so an interrupted run resumes with `--ckpt_path last`.
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # A `last.ckpt` in every run, also written when a fit is interrupted, so a resume loses nothing.
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
         # Attached to every run; it switches on by interface (`sample` or `translate`), so a plugin gets it too.
         parser.add_lightning_class_args(FIDCallback, "fid")
