@@ -174,6 +174,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {
     "encode": _lazy("zoo.commands", "command_encode"),
     "score": _lazy("zoo.commands", "command_score"),
     "translate": _lazy("zoo.translate", "command_translate"),
+    "prepare": _lazy("zoo.prepare", "command_prepare"),
     "new-plugin": _lazy("zoo.plugins", "command_new_plugin"),
 }
 

@@ -131,12 +131,16 @@ def iterate_split(datamodule, split: str):
     datamodule.setup("fit" if split in ("train", "val") else "test")
     loader = {"train": datamodule.train_dataloader, "val": datamodule.val_dataloader,
               "test": datamodule.test_dataloader}[split]
-    if split == "train":  # in file order, not shuffled, so rows line up with file names
+    if split == "train":
+        # Every image in file order, so rows line up with file names: the dataset itself, not the training
+        # loader, which shuffles and drops the last partial batch (and makes a streaming dataset drop it too).
         from torch.utils.data import DataLoader
 
-        shuffled = loader()
-        yield from DataLoader(shuffled.dataset, batch_size=shuffled.batch_size, shuffle=False,
-                              num_workers=shuffled.num_workers)
+        dataset = getattr(datamodule, "train_set", None)
+        shuffled = None if dataset is not None else loader()  # a datamodule not built on ImageDataModule
+        yield from DataLoader(dataset if shuffled is None else shuffled.dataset, shuffle=False,
+                              batch_size=getattr(datamodule, "batch_size", 64),
+                              num_workers=getattr(datamodule, "num_workers", 0))
     else:
         yield from loader()
 
