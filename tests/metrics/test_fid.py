@@ -217,8 +217,10 @@ def test_missing_inception_weights_fail_before_training(digits, monkeypatch, tmp
 
 
 def test_distributed_padding_is_not_counted_and_samples_do_not_depend_on_process_count():
-    padded_validation = SimpleNamespace(world_size=2, val_dataloaders=DataLoader(list(range(501))))
-    assert _per_process_limit(padded_validation) == 250  # the sampler pads to 502; the repeat is left out
+    # The sampler pads 501 images to 502: rank 0 gets 251 real ones, rank 1 250 and the repeat, left out.
+    limits = [_per_process_limit(SimpleNamespace(world_size=2, global_rank=rank,
+                                                 val_dataloaders=DataLoader(list(range(501))))) for rank in (0, 1)]
+    assert limits == [251, 250]
 
     class Seeded(nn.Module):
         def sample(self, n, generator=None):

@@ -11,7 +11,7 @@ import os
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 
 def split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[list[int]]:
@@ -33,6 +33,27 @@ def split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[list[
 def default_num_workers() -> int:
     """Two workers where the machine has cores to spare, none on tiny machines."""
     return min(2, max(0, (os.cpu_count() or 1) - 1))
+
+
+def unrepeated_distributed_sampler(dataset: Dataset) -> Sampler | None:
+    """A sampler that shards an evaluation split across processes without repeating any image.
+
+    Lightning's default DistributedSampler pads every process to the same length with
+    repeats of the first images, so validation metrics (PSNR, SSIM, losses) over several
+    processes would count those twice and differ from the one-process value. Evaluation has
+    no gradient sync, so processes may run one batch more or less (Lightning uses the same
+    sampler for predict). None (Lightning's default) with one process, or when a split has
+    fewer images than processes (each must get at least one).
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return None
+    world_size = torch.distributed.get_world_size()
+    if world_size <= 1 or len(dataset) < world_size:
+        return None
+    from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+    return UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=torch.distributed.get_rank(),
+                                        shuffle=False)
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -58,10 +79,12 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not built this split yet")
+        sampler = None if shuffle else unrepeated_distributed_sampler(dataset)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             # A last batch of 1 breaks batch norm in training; validation keeps every image.
             drop_last=shuffle and len(dataset) > self.batch_size,
             num_workers=self.num_workers,

@@ -92,6 +92,19 @@ class FeatureDistances(nn.Module):
             torch.distributed.all_reduce(counts)
         return int(counts[0]), int(counts[1])
 
+    def _one_kid_tensor_per_side(self) -> None:
+        """Concatenate KID's feature lists in place: one tensor per side on every process.
+
+        KID keeps features as lists that torchmetrics gathers element by element
+        (``dist_reduce_fx=None``), so processes that made different numbers of updates (an
+        uneven validation split, an uneven share of samples) would pair up the wrong tensors.
+        """
+        feature_sums = self.fid.real_features_sum  # (num_features,), on this process's device
+        for side in ("real_features", "fake_features"):
+            parts = getattr(self.kid, side)
+            empty = torch.empty(0, len(feature_sums), dtype=torch.float64, device=feature_sums.device)
+            setattr(self.kid, side, [torch.cat(parts) if parts else empty])
+
     def compute(self, seed: int = 0) -> dict[str, torch.Tensor]:
         """``{"fid": ..., "kid": ..., "kid_std": ...}`` (KID only when it is on and both sides have 2+ images).
 
@@ -105,6 +118,7 @@ class FeatureDistances(nn.Module):
         if self.kid is not None and self.kid_subset_size is not None:
             # KID refuses subsets larger than either side; smaller subsets keep it unbiased, only noisier.
             self.kid.subset_size = min(self.kid_subset_size, real_count, fake_count)
+            self._one_kid_tensor_per_side()
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 kid_mean, kid_std = self.kid.compute()
@@ -363,15 +377,16 @@ def _images_of(batch, pl_module: nn.Module) -> torch.Tensor:
 def _per_process_limit(trainer: L.Trainer) -> int:
     """How many validation images this process may count without counting the sampler's padding.
 
-    DistributedSampler pads the index list to a multiple of world_size with repeats at the
-    end; the first ``len(dataset) // world_size`` indices of every rank are distinct real
-    images. With one process, or a dataset without a length (streaming), there is no cap.
+    DistributedSampler (unshuffled, as Lightning builds it for validation) pads the index
+    list to a multiple of world_size with repeats of the first indices, and gives rank r the
+    positions r, r + world_size, ...; those below ``len(dataset)`` are the real images. With
+    one process, or a dataset without a length (streaming), there is no cap.
     """
     if trainer.world_size <= 1:
         return 2**62
     loaders = trainer.val_dataloaders
     loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
     try:
-        return len(loader.dataset) // trainer.world_size
+        return len(range(trainer.global_rank, len(loader.dataset), trainer.world_size))
     except (AttributeError, TypeError):
         return 2**62

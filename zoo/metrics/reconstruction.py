@@ -8,6 +8,8 @@ from torch import nn
 from torchmetrics import MeanSquaredError
 from torchmetrics.image import PeakSignalNoiseRatio
 
+from zoo.metrics.means import reset_if_inference
+
 
 class ReconstructionMetrics(nn.Module):
     """Epoch-level ``{stage}/mse`` and ``{stage}/psnr`` of images in [0, 1]; reduced across processes."""
@@ -20,11 +22,7 @@ class ReconstructionMetrics(nn.Module):
     def update_and_log(self, module: L.LightningModule, stage: str, reconstructions: torch.Tensor,
                        targets: torch.Tensor) -> None:
         reconstructions, targets = reconstructions.float(), targets.float()
-        if self.mse.sum_squared_error.is_inference() and not torch.is_inference_mode_enabled():
-            # States last reset under `trainer.validate` (inference mode) cannot be updated in place
-            # by validation inside `trainer.fit` (no_grad): start them afresh, they hold nothing yet.
-            self.mse.reset()
-            self.psnr.reset()
+        reset_if_inference(self.mse, self.psnr)
         self.mse.update(reconstructions, targets)
         self.psnr.update(reconstructions, targets)
         module.log(f"{stage}/mse", self.mse, on_step=False, on_epoch=True)

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from zoo.metrics.means import EvaluationMeans
 from zoo.metrics.reconstruction import ReconstructionMetrics
 from zoo.nn.autoencoding import Architecture, build_decoder, build_encoder
 
@@ -54,6 +55,7 @@ class Autoencoder(L.LightningModule):
         # The classic model's bottleneck is a ReLU layer; the convolutional one keeps a linear code.
         self.code_activation = torch.nn.ReLU() if architecture == "dense" and not hidden else torch.nn.Identity()
         self.metrics = ReconstructionMetrics()
+        self.eval_means = EvaluationMeans("loss", prog_bar=("loss",))
 
     # -- task interface: reconstruction
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -81,8 +83,10 @@ class Autoencoder(L.LightningModule):
         logits = self.decoder(self.encode(self.corrupt(images)))
         # BCE on logits: the sigmoid + log pair inside is stable and autocast-safe.
         loss = F.binary_cross_entropy_with_logits(logits.float(), images.float())
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=stage == "train", on_epoch=True)
-        if stage != "train":
+        if stage == "train":
+            self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        else:
+            self.eval_means.log(self, stage, len(images), loss=loss)
             self.metrics.update_and_log(self, stage, torch.sigmoid(logits), images)
         return loss
 

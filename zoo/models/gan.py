@@ -25,6 +25,7 @@ from zoo.manual_optimization import (
     step_lr_schedulers,
     step_uncounted,
 )
+from zoo.metrics.means import EvaluationMeans
 from zoo.nn.gan_nets import MLPDiscriminator, MLPGenerator, latent_noise, sample_images, tanh_to_unit, unit_to_tanh
 
 
@@ -68,6 +69,7 @@ class GAN(L.LightningModule):
         self.save_hyperparameters()
         # Two networks, two optimizers, stepped by hand below (read by the CLI to pick a DDP mode that allows it).
         self.automatic_optimization = False
+        self.eval_means = EvaluationMeans("d_real", "d_fake", "d_loss", "g_loss")
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
         self.generator = MLPGenerator(latent_dim, list(generator_dims), self.image_shape)
@@ -116,10 +118,11 @@ class GAN(L.LightningModule):
         real_logits = self.discriminator(real_images)
         fake_logits = self.discriminator(self.generator(self._latents(real_images.shape[0])))
         # D(x) and D(G(z)) as probabilities: both drift to 0.5 as the generator catches up.
-        self.log("val/d_real", torch.sigmoid(real_logits.float()).mean(), sync_dist=True)
-        self.log("val/d_fake", torch.sigmoid(fake_logits.float()).mean(), sync_dist=True)
-        self.log("val/d_loss", bce_discriminator_loss(real_logits, fake_logits), sync_dist=True)
-        self.log("val/g_loss", bce_generator_loss(fake_logits), sync_dist=True)
+        self.eval_means.log(self, "val", len(real_images),
+                            d_real=torch.sigmoid(real_logits.float()).mean(),
+                            d_fake=torch.sigmoid(fake_logits.float()).mean(),
+                            d_loss=bce_discriminator_loss(real_logits, fake_logits),
+                            g_loss=bce_generator_loss(fake_logits))
 
     def on_train_epoch_end(self) -> None:
         step_lr_schedulers(self)

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from zoo.metrics.means import EvaluationMeans
 from zoo.metrics.reconstruction import ReconstructionMetrics
 from zoo.nn.autoencoding import Architecture, build_decoder, build_encoder
 
@@ -53,6 +54,7 @@ class VAE(L.LightningModule):
         self.encoder = build_encoder(architecture, self.image_shape, hidden, 2 * latent_dim)
         self.decoder = build_decoder(architecture, self.image_shape, hidden, latent_dim)
         self.metrics = ReconstructionMetrics()
+        self.eval_means = EvaluationMeans("loss", "kl", "elbo", prog_bar=("loss",))
 
     def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z|x)."""
@@ -98,11 +100,11 @@ class VAE(L.LightningModule):
     def _step(self, images: torch.Tensor, stage: str) -> torch.Tensor:
         reconstruction, kl, logits = self.elbo_terms(images)
         loss = (reconstruction + self.hparams.beta * kl).mean()
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=True)
-        self.log(f"{stage}/kl", kl.mean(), on_step=on_step, on_epoch=True)
-        if stage != "train":
-            self.log(f"{stage}/elbo", -(reconstruction + kl).mean(), on_epoch=True)
+        if stage == "train":
+            self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+            self.log("train/kl", kl.mean(), on_step=True, on_epoch=True)
+        else:
+            self.eval_means.log(self, stage, len(images), loss=loss, kl=kl.mean(), elbo=-(reconstruction + kl).mean())
             self.metrics.update_and_log(self, stage, torch.sigmoid(logits), images)
         return loss
 

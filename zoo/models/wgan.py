@@ -29,6 +29,7 @@ from zoo.manual_optimization import (
     step_lr_schedulers,
     step_uncounted,
 )
+from zoo.metrics.means import EvaluationMeans
 from zoo.nn.gan_nets import (
     DCGANDiscriminator,
     DCGANGenerator,
@@ -92,6 +93,7 @@ class WGAN(L.LightningModule):
         self.save_hyperparameters()
         # Two networks, two optimizers, stepped by hand below (read by the CLI to pick a DDP mode that allows it).
         self.automatic_optimization = False
+        self.eval_means = EvaluationMeans("wasserstein", prog_bar=("wasserstein",))
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
         self.n_critic = n_critic
@@ -155,8 +157,8 @@ class WGAN(L.LightningModule):
         real_images = self._to_tanh_range(batch[0])
         fake_images = self.generator(self._latents(real_images.shape[0]))
         # The critic's Wasserstein estimate on held-out images: it falls as the samples improve.
-        self.log("val/wasserstein", wasserstein_estimate(self.critic(real_images), self.critic(fake_images)),
-                 prog_bar=True, sync_dist=True)
+        self.eval_means.log(self, "val", len(real_images),
+                            wasserstein=wasserstein_estimate(self.critic(real_images), self.critic(fake_images)))
 
     def on_train_epoch_end(self) -> None:
         step_lr_schedulers(self)
