@@ -3,7 +3,8 @@
 Each family trains briefly on the embedded digits through the same CLI a user types, then
 draws what it learned into ``docs/models/images/NAME.png``: a sample grid for models with
 ``sample``, input over reconstruction rows for autoencoders, A | output | target for
-Pix2Pix (super-resolution). ``python -m zoo.docgen`` then embeds each picture in its page.
+Pix2Pix (super-resolution), A | B | A again rows for CycleGAN (thin and bold digits, two
+unpaired domains this script writes). ``python -m zoo.docgen`` then embeds each picture.
 CPU budgets are small on purpose (seconds to a few minutes each): the pictures show what a
 short run gives, and the page gives the command that trained it.
 """
@@ -16,11 +17,15 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
 from zoo.cli import run_cli
+from zoo.data.digits import digits_splits
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "models" / "images"
+ROOT = Path("runs/doc_pictures")
+BOLD_DIGITS = ROOT / "bold_digits"
 # Training budgets: extra CLI flags per family (digits unless said otherwise).
 BUDGETS = {
     "autoencoder": ["--trainer.max_epochs", "5"],
@@ -28,10 +33,36 @@ BUDGETS = {
     "vae": ["--trainer.max_epochs", "15"],
     "gan": ["--trainer.max_steps", "2000"],
     "dcgan": ["--trainer.max_steps", "400"],
-    "wgan": ["--trainer.max_steps", "150"],
-    "wgan_gp": ["--trainer.max_steps", "150"],
+    "wgan": ["--trainer.max_steps", "800"],
+    "wgan_gp": ["--trainer.max_steps", "800"],
     "pix2pix": ["--data", "super_resolution", "--data.scale", "2", "--trainer.max_steps", "400"],
+    "cyclegan": ["--data", "unpaired", "--data.root", str(BOLD_DIGITS), "--data.channels", "1",
+                 "--data.image_size", "28", "--data.load_size", "28", "--data.flip", "false",
+                 "--data.batch_size", "8", "--model.generator_channels", "32",
+                 "--model.discriminator_channels", "32", "--trainer.max_steps", "600"],
 }
+
+
+def write_thin_and_bold_digits(root: Path) -> str:
+    """Two unpaired domains in the CycleGAN layout: digits as written (A) and thickened digits (B).
+
+    A and B come from disjoint halves of each split, so no digit appears in both: the model
+    must learn "make the strokes bold" (and back) without ever seeing a pair.
+    """
+    splits = digits_splits()
+    for split, folder in (("train", "train"), ("val", "test")):
+        images = torch.stack([image for image, _ in splits[split]])
+        thin, bold = images[0::2], F.max_pool2d(images[1::2], kernel_size=3, stride=1, padding=1)
+        for domain, domain_images in (("A", thin), ("B", bold)):
+            (root / f"{folder}{domain}").mkdir(parents=True, exist_ok=True)
+            for index, image in enumerate(domain_images):
+                save_image(image, root / f"{folder}{domain}" / f"{index:04d}.png")
+    return ("unpaired thin digits (A) and bold digits (B) that the script writes first. "
+            "Each row: A, A→B, back to A, B, B→A, back to B")
+
+
+# Families whose data this script writes first; each writer returns how the caption names the data.
+DATA_WRITERS = {"cyclegan": lambda: write_thin_and_bold_digits(BOLD_DIGITS)}
 
 
 def picture(model, datamodule) -> torch.Tensor:
@@ -56,14 +87,16 @@ def main(names: list[str]) -> None:
     for name in names or list(BUDGETS):
         flags = BUDGETS[name]
         data = [] if "--data" in flags else ["--data", "digits"]
+        data_caption = DATA_WRITERS[name]() if name in DATA_WRITERS else None
         started = time.perf_counter()
-        cli = run_cli(["fit", "--model", name, *data, *flags, "--trainer.default_root_dir", "runs/doc_pictures",
+        cli = run_cli(["fit", "--model", name, *data, *flags, "--trainer.default_root_dir", str(ROOT),
                        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
                        "--fid.every_n_epochs", "0"])
         seconds = time.perf_counter() - started
         save_image(picture(cli.model, cli.datamodule), IMAGES / f"{name}.png")
         command = " ".join(["zoo fit --model", name, *data, *flags])
-        captions[name] = f"Trained with `{command}`; drawn by `scripts/doc_pictures.py`."
+        on_data = f" on {data_caption}" if data_caption else ""
+        captions[name] = f"Trained with `{command}`{on_data}; drawn by `scripts/doc_pictures.py`."
         captions_path.write_text(json.dumps(captions, indent=2, sort_keys=True) + "\n")
         print(f"{name}: {IMAGES / (name + '.png')} ({seconds:.0f} s)")
 
