@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from tests.conftest import FAST_TRAINER, REPO, run_zoo
-from zoo.cli import main
+from zoo.cli import COMMAND_SUMMARIES, COMMANDS, TRAINER_SUBCOMMANDS, main
 
 
 @pytest.mark.parametrize("model", ["autoencoder", "denoising_autoencoder", "vae"])
@@ -101,3 +101,23 @@ def test_quiet_mode_prints_nothing_but_problems(tmp_path):
                       "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"], cwd=tmp_path)
     assert result.stdout.strip() == "" and result.stderr.strip() == "", result.stdout + result.stderr
     assert (tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt").exists()
+
+
+def test_help_lists_every_command_and_no_arguments_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        main(["--help"])
+    assert exit_status.value.code == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and line.split()}
+    assert set(COMMANDS) | set(TRAINER_SUBCOMMANDS) <= listed
+    assert set(COMMAND_SUMMARIES) == set(COMMANDS) | set(TRAINER_SUBCOMMANDS)  # nothing listed that does not run
+    with pytest.raises(SystemExit) as exit_status:
+        main([])
+    assert exit_status.value.code == 2 and "usage: zoo COMMAND" in capsys.readouterr().err
+
+
+def test_a_bad_value_caught_in_a_datamodule_constructor_is_one_line(tmp_path):
+    # jsonargparse wraps what a class raises while it builds it; the user still gets the zoo's one line.
+    result = run_zoo(["fit", "--model", "vae", "--data", "digits", "--data.image_size", "4"], cwd=tmp_path,
+                     check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "zoo: error: digits image_size must be at least 8, got 4"

@@ -179,6 +179,32 @@ COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {
 }
 
 
+# What `zoo --help` lists: every command, the training ones first; each command has its own --help.
+COMMAND_SUMMARIES = {
+    "fit": "train: zoo fit --model NAME --data NAME [--trainer.* --model.* --data.* ...]",
+    "validate": "evaluate a checkpoint on the validation split (--ckpt_path PATH)",
+    "test": "evaluate a checkpoint on the test split (--ckpt_path PATH)",
+    "predict": "run the model's predict_step over the data",
+    "list": "the registered models and datamodules (--check: exit 2 if a plugin is broken)",
+    "info": "a model's or datamodule's card and hyper-parameters: zoo info NAME",
+    "sample": "images from a generative checkpoint: zoo sample --ckpt PATH -n 64 --out grid.png|DIR/",
+    "encode": "latent features of a dataset: zoo encode --ckpt PATH --data NAME --out latents.npy|.npz|.png",
+    "score": "anomaly scores per input (and AUROC with --normal-class K): zoo score --ckpt PATH --data NAME",
+    "translate": "image-to-image with a pix2pix/CycleGAN checkpoint: zoo translate --ckpt PATH --input DIR --out DIR",
+    "prepare": "write a datamodule in litdata's format for --data streaming: zoo prepare --data NAME --out DIR",
+    "new-plugin": "scaffold a package that registers a model of your own",
+}
+
+
+def print_overview(file=sys.stdout) -> None:
+    print("usage: zoo COMMAND [options]    (zoo COMMAND --help for a command's options)\n", file=file)
+    width = max(map(len, COMMAND_SUMMARIES))
+    for name, summary in COMMAND_SUMMARIES.items():
+        print(f"  {name:<{width}}  {summary}", file=file)
+    print("\n  --quiet (or ZOO_QUIET=1) before any command: no progress bars or info lines.", file=file)
+    print("  Guide: docs/guide.md", file=file)
+
+
 QUIET_TRAINER_FLAGS = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
@@ -201,8 +227,22 @@ def quiet(argv: list[str]) -> list[str]:
     return argv
 
 
+def _zoo_error_behind(error: BaseException) -> ZooError | None:
+    """The ZooError an exception was raised from, if any (jsonargparse wraps errors of the classes it builds)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, ZooError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = quiet(list(sys.argv[1:] if argv is None else argv))
+    if not argv or argv[0] in ("-h", "--help"):
+        print_overview(sys.stdout if argv else sys.stderr)
+        raise SystemExit(0 if argv else 2)
     try:
         if argv and argv[0] in COMMANDS:
             COMMANDS[argv[0]](argv[1:])
@@ -212,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"zoo: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except Exception as error:
+        cause = _zoo_error_behind(error)
+        if cause is not None:  # raised in a model's or datamodule's __init__, wrapped by jsonargparse
+            print(f"zoo: error: {cause}", file=sys.stderr)
+            raise SystemExit(2) from None
         # W&B refusing to start (no login, no network) is the user's set-up, not a bug: one line with the fix.
         if type(error).__module__.startswith("wandb") and type(error).__name__ == "UsageError":
             print(f"zoo: error: Weights & Biases: {str(error).strip().splitlines()[0]} "
