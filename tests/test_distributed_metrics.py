@@ -8,10 +8,13 @@ gives one process a batch more than the other.
 from __future__ import annotations
 
 import csv
+from types import SimpleNamespace
 
+from lightning.pytorch.strategies import DDPStrategy, DeepSpeedStrategy, FSDPStrategy
 from torchvision.utils import save_image
 
 from tests.conftest import run_zoo
+from zoo.data.base import unrepeated_distributed_sampler
 from zoo.data.digits import digits_splits
 
 TWO_PROCESSES = ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
@@ -59,3 +62,16 @@ def test_gan_with_batch_norm_trains_on_after_uneven_validation_shards(tmp_path):
         rows = list(csv.DictReader(handle))
     assert sum(1 for row in rows if row.get("val/fid")) == 2  # FID over 9 real images split 5 / 4
     assert (run_dir / "checkpoints" / "last.ckpt").exists()
+
+
+def test_only_plain_ddp_shards_evaluation_unevenly():
+    def sampler(strategy, world_size=2, global_rank=1, images=9):
+        trainer = SimpleNamespace(strategy=strategy, world_size=world_size, global_rank=global_rank)
+        return unrepeated_distributed_sampler(list(range(images)), trainer)
+
+    assert list(sampler(DDPStrategy())) == [1, 3, 5, 7]  # rank 0 gets 0, 2, 4, 6, 8: nine images, none twice
+    # FSDP and DeepSpeed gather parameters in every forward: a process with a batch less would leave the other waiting.
+    deepspeed = DeepSpeedStrategy.__new__(DeepSpeedStrategy)  # a DDPStrategy subclass; __init__ needs deepspeed
+    assert sampler(FSDPStrategy()) is None and sampler(deepspeed) is None
+    assert sampler(DDPStrategy(), world_size=1, global_rank=0) is None
+    assert sampler(DDPStrategy(), images=1) is None  # fewer images than processes: each must get one

@@ -35,24 +35,27 @@ def default_num_workers() -> int:
     return min(2, max(0, (os.cpu_count() or 1) - 1))
 
 
-def unrepeated_distributed_sampler(dataset: Dataset) -> Sampler | None:
-    """A sampler that shards an evaluation split across processes without repeating any image.
+def unrepeated_distributed_sampler(dataset: Dataset, trainer: L.Trainer | None) -> Sampler | None:
+    """A sampler that shards an evaluation split across DDP processes without repeating any image.
 
     Lightning's default DistributedSampler pads every process to the same length with
     repeats of the first images, so validation metrics (PSNR, SSIM, losses) over several
-    processes would count those twice and differ from the one-process value. Evaluation has
-    no gradient sync, so processes may run one batch more or less (Lightning uses the same
-    sampler for predict). None (Lightning's default) with one process, or when a split has
-    fewer images than processes (each must get at least one).
+    processes would count those twice and differ from the one-process value. Under plain DDP
+    evaluation has no per-batch collective after the first batch, so processes may run one
+    batch more or less (Lightning uses the same sampler for predict). FSDP and DeepSpeed
+    gather parameters in every forward and would wait on the shorter process: they keep
+    Lightning's padded sampler, as do a single process and a split with fewer images than
+    processes (each must get at least one). None means "Lightning's default".
     """
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+    from lightning.pytorch.strategies import DDPStrategy
+
+    if trainer is None or type(trainer.strategy) is not DDPStrategy:  # subclasses (DeepSpeed) excluded
         return None
-    world_size = torch.distributed.get_world_size()
-    if world_size <= 1 or len(dataset) < world_size:
+    if trainer.world_size <= 1 or len(dataset) < trainer.world_size:
         return None
     from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 
-    return UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=torch.distributed.get_rank(),
+    return UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank,
                                         shuffle=False)
 
 
@@ -79,7 +82,7 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not built this split yet")
-        sampler = None if shuffle else unrepeated_distributed_sampler(dataset)
+        sampler = None if shuffle else unrepeated_distributed_sampler(dataset, self.trainer)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
