@@ -27,8 +27,10 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(BIN)/python -m zoo.demo
 
+# One pytest worker per core (pytest-xdist), a test file per worker so module fixtures train once:
+# 6.5 min instead of 11.5 on the 2-core machine.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: $(VENV)/.installed-dev
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
