@@ -2,8 +2,8 @@
 
 Why not ``self.log(value, sync_dist=True)``: Lightning reduces its per-process image counts
 as integers with a mean, which truncates (9 images on 2 processes count as 4 each) whenever
-an evaluation split does not divide evenly, and the zoo's evaluation splits are not padded
-to divide evenly (see :func:`zoo.data.base.unrepeated_distributed_sampler`). torchmetrics'
+an evaluation split does not divide evenly, and under DDP the zoo's evaluation splits are not
+padded to divide evenly (see :func:`zoo.data.base.unrepeated_distributed_sampler`). torchmetrics'
 ``MeanMetric`` sums values and weights in floating point and reduces by sum, so two
 processes report what one would.
 """
