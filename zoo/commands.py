@@ -129,20 +129,30 @@ def iterate_split(datamodule, split: str):
         return
     datamodule.prepare_data()
     datamodule.setup("fit" if split in ("train", "val") else "test")
-    loader = {"train": datamodule.train_dataloader, "val": datamodule.val_dataloader,
-              "test": datamodule.test_dataloader}[split]
     if split == "train":
-        # Every image in file order, so rows line up with file names: the dataset itself, not the training
-        # loader, which shuffles and drops the last partial batch (and makes a streaming dataset drop it too).
+        # Every image in file order, so rows line up with file names: the dataset, not the training loader.
         from torch.utils.data import DataLoader
 
-        dataset = getattr(datamodule, "train_set", None)
-        shuffled = None if dataset is not None else loader()  # a datamodule not built on ImageDataModule
-        yield from DataLoader(dataset if shuffled is None else shuffled.dataset, shuffle=False,
+        yield from DataLoader(split_dataset(datamodule, "train"), shuffle=False,
                               batch_size=getattr(datamodule, "batch_size", 64),
                               num_workers=getattr(datamodule, "num_workers", 0))
     else:
-        yield from loader()
+        yield from {"val": datamodule.val_dataloader, "test": datamodule.test_dataloader}[split]()
+
+
+def split_dataset(datamodule, split: str):
+    """The dataset of a set-up datamodule's split, every image in order.
+
+    Read from ``train_set`` / ``val_set`` / ``test_set`` where the datamodule keeps them
+    (ImageDataModule): building a training loader shuffles, drops the last partial batch, and
+    makes a streaming dataset drop it too. Any other datamodule: the dataset behind its loader.
+    """
+    dataset = getattr(datamodule, f"{split}_set", None)
+    if dataset is None:
+        loader = {"train": datamodule.train_dataloader, "val": datamodule.val_dataloader,
+                  "test": datamodule.test_dataloader}[split]
+        dataset = loader().dataset
+    return dataset
 
 
 def _split_files(datamodule, split: str) -> list[str] | None:

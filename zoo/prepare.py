@@ -89,7 +89,7 @@ def _remove_metadata(out: str) -> None:
 
 
 def command_prepare(argv: Sequence[str]) -> dict[str, Any]:
-    from zoo.commands import _split_data_args, build_datamodule
+    from zoo.commands import _split_data_args, build_datamodule, split_dataset
 
     own, data_args = _split_data_args(argv)
     parser = argparse.ArgumentParser(
@@ -118,9 +118,7 @@ def command_prepare(argv: Sequence[str]) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     datamodule.setup("test")
-    loaders = {"train": datamodule.train_dataloader, "val": datamodule.val_dataloader,
-               "test": datamodule.test_dataloader}
-    datasets = {split: loaders[split]().dataset for split in SPLITS}
+    datasets = {split: split_dataset(datamodule, split) for split in SPLITS}
     for split, dataset in datasets.items():
         if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
             raise ZooError(f"{args.data}'s {split} split is not indexable ({type(dataset).__name__}); "
