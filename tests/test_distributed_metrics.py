@@ -11,21 +11,21 @@ import csv
 from types import SimpleNamespace
 
 from lightning.pytorch.strategies import DDPStrategy, DeepSpeedStrategy, FSDPStrategy
-from torchvision.utils import save_image
 
 from tests.conftest import run_zoo
+from tests.data.image_folders import write_images
 from zoo.data.base import unrepeated_distributed_sampler
-from zoo.data.digits import digits_splits
 
 TWO_PROCESSES = ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
 
 
-def write_digits(folder, count: int) -> str:
-    folder.mkdir()
-    for index, (image, _) in zip(range(count), digits_splits()["train"]):
-        save_image(image, folder / f"{index:03d}.png")
-    return str(folder)
+def nine_validation_images_in_batches_of_4(tmp_path) -> list[str]:
+    """--data flags for 45 grey 28x28 images, 9 for validation: one process validates 5 of them, the other 4."""
+    write_images(tmp_path / "images", 45, 28, grey=True)
+    return ["--data", "folder", "--data.root", str(tmp_path / "images"), "--data.channels", "1",
+            "--data.image_size", "28", "--data.val_fraction", "0.2", "--data.batch_size", "4",
+            "--data.num_workers", "0"]
 
 
 def last_validation(run_dir) -> dict[str, float]:
@@ -35,10 +35,7 @@ def last_validation(run_dir) -> dict[str, float]:
 
 
 def test_two_processes_report_the_one_process_validation_metrics(tmp_path):
-    # 45 images, 9 for validation: in batches of 4, one process validates 5 images and the other 4.
-    data = ["--data", "folder", "--data.root", write_digits(tmp_path / "digits", 45), "--data.channels", "1",
-            "--data.image_size", "28", "--data.val_fraction", "0.2", "--data.batch_size", "4",
-            "--data.num_workers", "0"]
+    data = nine_validation_images_in_batches_of_4(tmp_path)
     results = {}
     for processes, devices in (("one", ["--trainer.devices", "1"]), ("two", TWO_PROCESSES)):
         run_zoo(["validate", "--model", "autoencoder", *data, *devices, *QUIET, "--seed_everything", "0",
@@ -51,9 +48,7 @@ def test_two_processes_report_the_one_process_validation_metrics(tmp_path):
 
 def test_gan_with_batch_norm_trains_on_after_uneven_validation_shards(tmp_path):
     # DCGAN's batch-norm buffers are what DDP syncs; two epochs cross validation -> training with uneven shards.
-    data = ["--data", "folder", "--data.root", write_digits(tmp_path / "digits", 45), "--data.channels", "1",
-            "--data.image_size", "28", "--data.val_fraction", "0.2", "--data.batch_size", "4",
-            "--data.num_workers", "0"]
+    data = nine_validation_images_in_batches_of_4(tmp_path)
     run_zoo(["fit", "--model", "dcgan", *data, *TWO_PROCESSES, *QUIET, "--trainer.max_epochs", "2",
              "--model.generator_features", "8", "--model.discriminator_features", "8",
              "--fid.num_samples", "20", "--fid.batch_size", "10"], cwd=tmp_path, timeout=300)
