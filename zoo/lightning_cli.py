@@ -121,23 +121,23 @@ def uses_manual_optimization(model: Any) -> bool:
     return getattr(model, "automatic_optimization", True) is False
 
 
-def strategy_for(model: Any, strategy: Any) -> Any:
-    """The strategy a model can train under, chosen by the zoo so the user never has to.
+def allow_unused_parameters(trainer, model: Any) -> None:
+    """Give a manual-optimization model DDP's unused-parameter search, whatever picked DDP.
 
     Manual-optimization GANs run the discriminator and generator in separate backward
     passes, so each pass leaves the other network's parameters without gradients and plain
     DDP aborts ("parameters that were not used in producing the loss", Lightning #20328).
-    DDP's unused-parameter search is the documented remedy.
+    DDP's unused-parameter search is the documented remedy. The choice is made on the
+    strategy the Trainer resolved, so every way of getting DDP is covered alike: no strategy
+    flag (``auto`` picks DDP for several devices or nodes, under torchrun or SLURM too),
+    ``ddp``, ``ddp_spawn`` or a ``DDPStrategy`` from a config. The wrapper is built when the
+    fit starts, after this. FSDP and single-device strategies are left alone.
     """
-    if not uses_manual_optimization(model):
-        return strategy
-    if strategy in ("ddp", "ddp_spawn"):
-        return f"{strategy}_find_unused_parameters_true"
     from lightning.pytorch.strategies import DDPStrategy
 
-    if isinstance(strategy, DDPStrategy):
-        strategy._ddp_kwargs["find_unused_parameters"] = True
-    return strategy
+    if uses_manual_optimization(model) and isinstance(trainer.strategy, DDPStrategy):
+        # DDPStrategy keeps the DistributedDataParallel arguments here and has no public setter.
+        trainer.strategy._ddp_kwargs["find_unused_parameters"] = True
 
 
 def run_directory(trainer) -> Path:
@@ -219,10 +219,9 @@ class ZooCLI(LightningCLI):
     after_fit = after_validate = after_test = after_predict = _finish_loggers
 
     def instantiate_trainer(self, **kwargs: Any):
-        trainer_config = self._get(self.config_init, "trainer", default={})
-        if "strategy" not in kwargs:
-            kwargs["strategy"] = strategy_for(self.model, trainer_config.get("strategy", "auto"))
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        allow_unused_parameters(trainer, self.model)
+        return trainer
 
 
 def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
@@ -234,15 +233,30 @@ def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
     argv = default_logger_folders(resolve_names(argv))
     from lightning.pytorch import LightningDataModule, LightningModule
 
-    return ZooCLI(
-        LightningModule,
-        LightningDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        trainer_defaults={"default_root_dir": RUNS_DIR},
-        seed_everything_default=0,
-        save_config_callback=RunConfigCallback,
-        parser_kwargs={"prog": "zoo"},
-        args=argv,
-        run=run,
-    )
+    try:
+        return ZooCLI(
+            LightningModule,
+            LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            trainer_defaults={"default_root_dir": RUNS_DIR},
+            seed_everything_default=0,
+            save_config_callback=RunConfigCallback,
+            parser_kwargs={"prog": "zoo"},
+            args=argv,
+            run=run,
+        )
+    finally:
+        end_process_group()
+
+
+def end_process_group() -> None:
+    """Leave the process group a launcher's processes joined, so every rank exits cleanly.
+
+    Lightning leaves it open; under ``torchrun --nnodes 2`` a rank that exits with it open
+    can abort (SIGABRT) and the other node then waits on torchrun's barrier until it times out.
+    """
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -1,0 +1,120 @@
+"""Every way of starting several processes trains a GAN with no strategy flag: the zoo, not the user, picks DDP's mode.
+
+Manual-optimization GANs need DDP's unused-parameter search; without it the first step
+fails with "parameters that were not used in producing the loss". Each launch path below
+ends in a DDP strategy by another route (Lightning's ``auto``, a name, an object from a
+config, torchrun's or SLURM's environment), two CPU processes each.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import REPO, run_zoo
+
+GAN_FIT = ["fit", "--model", "gan", "--data", "digits", "--data.batch_size", "16", "--data.num_workers", "0",
+           "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1", "--trainer.accelerator", "cpu",
+           "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+           "--fid.every_n_epochs", "0"]
+
+DDP_STRATEGY_CONFIG = """\
+trainer:
+  strategy:
+    class_path: lightning.pytorch.strategies.DDPStrategy
+    init_args:
+      process_group_backend: gloo
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def checkpoints_of(folder: Path) -> list[Path]:
+    return sorted(folder.glob("runs/gan/version_*/checkpoints/last.ckpt"))
+
+
+def assert_one_run_at_step_3(folder: Path) -> None:
+    checkpoints = checkpoints_of(folder)
+    assert len(checkpoints) == 1, f"expected one run, found {checkpoints}"  # rank 0 alone names and writes the run
+    assert torch.load(checkpoints[0], weights_only=True)["global_step"] == 3
+
+
+@pytest.mark.parametrize("strategy", ["unset", "auto", "ddp", "ddp_spawn", "DDPStrategy in a config file"])
+def test_gan_trains_on_two_devices_however_the_strategy_is_given(tmp_path, strategy):
+    if strategy == "unset":
+        flags = []
+    elif strategy == "DDPStrategy in a config file":
+        (tmp_path / "ddp.yaml").write_text(DDP_STRATEGY_CONFIG)
+        flags = ["--config", str(tmp_path / "ddp.yaml")]
+    else:
+        flags = ["--trainer.strategy", strategy]
+    run_zoo([*GAN_FIT, "--trainer.devices", "2", *flags], cwd=tmp_path)
+    assert_one_run_at_step_3(tmp_path)
+
+
+def launch(commands: list[tuple[list[str], dict[str, str], Path]], timeout: int = 120) -> list[subprocess.CompletedProcess]:
+    """Start every (argv, extra environment, working folder) at once, as a cluster's nodes would, and wait for all."""
+    processes = []
+    for argv, environment, cwd in commands:
+        cwd.mkdir(parents=True, exist_ok=True)
+        processes.append(subprocess.Popen(argv, cwd=cwd, env={**os.environ, **environment}, text=True,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    try:
+        outputs = [process.communicate(timeout=timeout)[0] for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    return [subprocess.CompletedProcess(process.args, process.returncode, output)
+            for process, output in zip(processes, outputs)]
+
+
+def assert_all_exit_0(results: list[subprocess.CompletedProcess]) -> None:
+    for rank, result in enumerate(results):
+        assert result.returncode == 0, f"process {rank} exited {result.returncode}:\n{result.stdout[-3000:]}"
+
+
+def torchrun(nodes: int, node_rank: int, processes_per_node: int, port: int) -> list[str]:
+    return [str(Path(sys.executable).with_name("torchrun")), "--nnodes", str(nodes), "--node-rank", str(node_rank),
+            "--nproc-per-node", str(processes_per_node), "--master-addr", "127.0.0.1", "--master-port", str(port),
+            "-m", "zoo.cli"]
+
+
+def test_shipped_torchrun_script_on_one_node_with_two_processes(tmp_path):
+    """``scripts/torchrun.sh`` as docs/scaling.md prints it, with one node of two (CPU) processes."""
+    environment = {"NODES": "1", "GPUS_PER_NODE": "2", "PORT": str(free_port()),
+                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    assert_all_exit_0(launch([(["bash", str(REPO / "scripts" / "torchrun.sh"), *GAN_FIT[1:]], environment, tmp_path)]))
+    assert_one_run_at_step_3(tmp_path)
+
+
+def test_torchrun_on_two_nodes_each_in_its_own_folder(tmp_path):
+    """Two nodes (one process each) on localhost: both exit 0, and only node 0's folder holds the run."""
+    port = free_port()
+    nodes = [([*torchrun(2, rank, 1, port), *GAN_FIT, "--trainer.num_nodes", "2", "--trainer.devices", "1"], {},
+              tmp_path / f"node{rank}") for rank in (0, 1)]
+    assert_all_exit_0(launch(nodes))
+    assert_one_run_at_step_3(tmp_path / "node0")
+    assert not checkpoints_of(tmp_path / "node1")
+
+
+def test_srun_with_two_tasks(tmp_path):
+    """What ``srun --ntasks-per-node 2 zoo fit …`` gives each task: SLURM's variables, which Lightning reads."""
+    port = str(free_port())
+    tasks = []
+    for rank in (0, 1):
+        slurm = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_NNODES": "1", "SLURM_PROCID": str(rank),
+                 "SLURM_LOCALID": str(rank), "SLURM_NODEID": "0", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "zoo",
+                 "SLURM_NODELIST": "127.0.0.1", "MASTER_PORT": port}
+        tasks.append(([sys.executable, "-m", "zoo.cli", *GAN_FIT, "--trainer.devices", "2"], slurm, tmp_path))
+    assert_all_exit_0(launch(tasks))
+    assert_one_run_at_step_3(tmp_path)
