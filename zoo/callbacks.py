@@ -157,17 +157,26 @@ class TranslationGridCallback(L.Callback):
 
 
 class RunCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` that also saves ``last.ckpt`` when a fit is interrupted or crashes.
+    """``ModelCheckpoint`` whose ``last.ckpt`` always holds the step the fit ended at.
 
-    Lightning's checkpoints come at epoch ends (or ``every_n_train_steps``), so Ctrl-C or a
-    crash mid-epoch would lose every step since. On the way out Lightning calls
-    ``on_exception``; this writes the state at that step (weights, optimizers, loops, step
-    count) over ``last.ckpt``, through a temporary file so a failed write cannot destroy the
-    previous one, and ``--ckpt_path .../last.ckpt`` resumes from there.
+    Lightning's checkpoints come at validation and epoch ends (or ``every_n_train_steps``),
+    so a fit that ends between them loses every step since: ``max_steps`` reached between two
+    ``val_check_interval`` validations, or Ctrl-C, SIGTERM or a crash mid-epoch. When the
+    fit ends, and when it is stopped (Lightning's ``on_exception``), this writes the state at
+    that step (weights, optimizers, loops, step count) over ``last.ckpt``, through a
+    temporary file so a failed write cannot destroy the previous one; ``--ckpt_path
+    .../last.ckpt`` resumes from there.
 
-    With several processes it saves only for Ctrl-C and SIGTERM, which every rank receives:
-    saving takes a barrier, and a crash on one rank would leave the others waiting on it.
+    With several processes it saves a stopped run only for Ctrl-C and SIGTERM, which every
+    rank receives: saving takes a barrier, and a crash on one rank would leave the others
+    waiting on it.
     """
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        # The parent's own record of the step it last wrote; equal when the fit ended on a checkpoint.
+        if self.save_last and self.dirpath is not None and self._last_global_step_saved != trainer.global_step:
+            self._write_last(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         every_rank_stops = isinstance(exception, (KeyboardInterrupt, SIGTERMException))
@@ -175,14 +184,19 @@ class RunCheckpoint(ModelCheckpoint):
                 or trainer.global_step == 0 or trainer.sanity_checking
                 or (trainer.world_size > 1 and not every_rank_stops)):
             return
+        try:
+            last = self._write_last(trainer)
+        except Exception as save_error:  # noqa: BLE001  (the original exception is the one the user must see)
+            rank_zero_warn(f"could not save the interrupted run to {self.dirpath}: {save_error}")
+            return
+        rank_zero_info(f"Stopped at step {trainer.global_step}; saved {last}. Resume with --ckpt_path {last}")
+
+    def _write_last(self, trainer: L.Trainer) -> Path:
         last = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
         partial = last.with_name(last.name + ".partial")
-        try:
-            trainer.save_checkpoint(partial)
-            if trainer.is_global_zero:
-                os.replace(partial, last)
-        except Exception as save_error:  # noqa: BLE001  (the original exception is the one the user must see)
-            rank_zero_warn(f"could not save the interrupted run to {last}: {save_error}")
-            return
+        trainer.save_checkpoint(partial)
+        if trainer.is_global_zero:
+            os.replace(partial, last)
         self.last_model_path = str(last)
-        rank_zero_info(f"Stopped at step {trainer.global_step}; saved {last}. Resume with --ckpt_path {last}")
+        self._last_global_step_saved = trainer.global_step
+        return last
