@@ -6,6 +6,7 @@ that trains, so ``zoo list`` and ``zoo info`` start without importing Lightning.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -224,6 +225,15 @@ class ZooCLI(LightningCLI):
         return trainer
 
 
+class _LightningAdverts(logging.Filter):
+    """Drop Lightning's lines that help no zoo user: tips to install other services, TPU availability."""
+
+    NOISE = ("💡 Tip:", "TPU available:", "HPU available:")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
+
+
 def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
     """Run LightningCLI on ``argv`` (without the program name); returns the CLI with its model and trainer."""
     argv = list(argv)
@@ -231,6 +241,10 @@ def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     import_registered_classes()
     argv = default_logger_folders(resolve_names(argv))
+    # Lightning's info lines all go through this one logger (rank_zero_info).
+    rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(existing, _LightningAdverts) for existing in rank_zero_log.filters):
+        rank_zero_log.addFilter(_LightningAdverts())
     from lightning.pytorch import LightningDataModule, LightningModule
 
     try:

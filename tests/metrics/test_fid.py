@@ -208,11 +208,23 @@ def test_translation_model_logs_fid_of_translated_a_against_b(digits):
     assert float(trainer.callback_metrics["val/fid"]) < 5.0  # two real digit splits are close
 
 
-def test_missing_inception_weights_fail_before_training(digits, monkeypatch, tmp_path):
+def test_auto_without_inception_weights_warns_once_and_trains_without_fid(digits, monkeypatch, tmp_path):
+    """An RGB run offline: the user asked to train, so `auto` FID steps aside with the fixes, once."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
     model = NoisyDigits(torch.rand(10, 3, 32, 32))  # auto: inception for anything but 1x28x28
+    trainer = fast_trainer(FIDCallback(), max_epochs=2)
+    with pytest.warns(UserWarning, match="FID is off for this run") as warned:
+        trainer.fit(model, *loaders(digits))
+    messages = [str(warning.message) for warning in warned if "FID is off" in str(warning.message)]
+    assert len(messages) == 1 and "--fid.inception_weights PATH" in messages[0]
+    assert model.training_steps > 0 and "val/fid" not in trainer.callback_metrics
+
+
+def test_inception_asked_for_by_name_without_weights_fails_before_training(digits, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    model = NoisyDigits(torch.rand(10, 3, 32, 32))
     with pytest.raises(ZooError, match="--fid.inception_weights PATH"):
-        fast_trainer(FIDCallback(), max_epochs=1).fit(model, *loaders(digits))
+        fast_trainer(FIDCallback(feature="inception"), max_epochs=1).fit(model, *loaders(digits))
     assert model.training_steps == 0
 
 

@@ -250,7 +250,17 @@ class FIDCallback(L.Callback):
                 self._build(tuple(image_shape) if image_shape is not None else None)
 
     def _build(self, image_shape: tuple[int, ...] | None) -> None:
-        extractor = build_feature_extractor(self.feature, image_shape, self.inception_weights, self.allow_download)
+        try:
+            extractor = build_feature_extractor(self.feature, image_shape, self.inception_weights,
+                                                self.allow_download)
+        except ZooError as error:
+            if self.feature != "auto":
+                raise  # asked for by name: the run is about this metric, so it fails before training
+            # The user asked to train, not to measure: `auto` picked Inception for these images and it cannot load.
+            rank_zero_warn(f"FID is off for this run: {error} (`--fid.feature auto` picked inception for "
+                           f"{'x'.join(map(str, image_shape or ()))} images; `--fid.every_n_epochs 0` silences this)")
+            self.task, self._computing = None, False
+            return
         self.distances = FeatureDistances(extractor, kid_subset_size=self.kid_subset_size if self.kid else None)
 
     def _due(self, trainer: L.Trainer) -> bool:
@@ -282,6 +292,8 @@ class FIDCallback(L.Callback):
             real_images, source_images = _images_of(batch, pl_module), None
         if self.distances is None:
             self._build(tuple(real_images.shape[1:]))
+            if self.distances is None:
+                return
             self.distances.to(pl_module.device)
         if self._real_quota > 0:
             taken = real_images[: self._real_quota]
