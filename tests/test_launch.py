@@ -8,6 +8,7 @@ config, torchrun's or SLURM's environment), two CPU processes each.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -118,3 +119,16 @@ def test_srun_with_two_tasks(tmp_path):
         tasks.append(([sys.executable, "-m", "zoo.cli", *GAN_FIT, "--trainer.devices", "2"], slurm, tmp_path))
     assert_all_exit_0(launch(tasks))
     assert_one_run_at_step_3(tmp_path)
+
+
+def test_each_process_draws_its_own_noise_from_the_same_starting_weights(tmp_path, monkeypatch):
+    """Two processes of a denoising autoencoder: distinct corruption noise, one model."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    record = json.dumps({"class_path": "tests.recording.RecordFirstNoise", "init_args": {"folder": str(tmp_path)}})
+    run_zoo(["fit", "--model", "denoising_autoencoder", "--data", "digits", "--data.num_workers", "0",
+             "--trainer.devices", "2", "--trainer.accelerator", "cpu", "--trainer.max_steps", "1",
+             "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
+             "--trainer.callbacks", record], cwd=tmp_path)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
+    assert not torch.equal(ranks[0]["noise"], ranks[1]["noise"])
+    assert torch.equal(ranks[0]["weights"], ranks[1]["weights"])

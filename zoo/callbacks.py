@@ -156,6 +156,27 @@ class TranslationGridCallback(L.Callback):
         log_grid(trainer, self.key, grid.detach().float().cpu().clamp(0, 1))
 
 
+class DistinctRankNoise(L.Callback):
+    """Give every process of a multi-process fit its own random stream: seed + global rank.
+
+    ``seed_everything`` seeds every process alike, so without this each rank would draw the
+    same noise: the denoising autoencoder's corruption, the VAE's reparameterisation, dropout
+    masks, WGAN-GP's interpolation weights; DDP would then average gradients of identical
+    draws and the extra processes would add data but no fresh noise. Reseeded in ``setup``,
+    before DDP wraps the model (which then copies rank 0's initial weights to every rank), so
+    training starts from one model and draws distinct noise; a run repeats exactly at the
+    same process count. Nothing is reseeded during training or validation.
+    """
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        base_seed = os.environ.get("PL_GLOBAL_SEED")
+        if stage == TrainerFn.FITTING and trainer.world_size > 1 and base_seed is not None:
+            from lightning.fabric.utilities.seed import seed_everything
+
+            seed_everything(int(base_seed) + trainer.global_rank, verbose=False)
+            os.environ["PL_GLOBAL_SEED"] = base_seed  # the run's seed, as the user gave it, for a later fit
+
+
 class RunCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` whose ``last.ckpt`` always holds the step the fit ended at.
 

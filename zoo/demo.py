@@ -36,6 +36,8 @@ def train(model_name: str, quick: bool) -> dict:
         "--trainer.max_epochs", str(epochs),
         "--trainer.default_root_dir", str(OUT),
         "--trainer.enable_model_summary", "false",
+        # One process: the demo's models are tiny, and its files are written by this process alone.
+        "--trainer.devices", "1",
         *(["--trainer.limit_train_batches", "5", "--trainer.limit_val_batches", "2"] if quick else []),
     ])
     train_seconds = time.perf_counter() - started

@@ -16,7 +16,7 @@ import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from zoo import registry
-from zoo.callbacks import RunCheckpoint, SampleGridCallback, TranslationGridCallback
+from zoo.callbacks import DistinctRankNoise, RunCheckpoint, SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
 from zoo.metrics.fid import FIDCallback
 
@@ -222,6 +222,7 @@ class ZooCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any):
         trainer = super().instantiate_trainer(**kwargs)
         allow_unused_parameters(trainer, self.model)
+        trainer.callbacks.append(DistinctRankNoise())
         return trainer
 
 

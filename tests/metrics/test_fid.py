@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from tests.conftest import FAST_TRAINER, run_zoo
 from zoo.data.digits import digits_splits
@@ -92,6 +92,25 @@ def test_kid_is_near_zero_for_real_digits_and_uses_what_there_is(digits):
     assert torch.equal(results["kid"], distances.compute(seed=0)["kid"])  # seeded subsets: KID repeats
     distances.reset_fake()
     assert int(distances.fid.real_features_num_samples) == 300 and int(distances.fid.fake_features_num_samples) == 0
+
+
+def test_kid_subsets_leave_the_global_generators_alone(monkeypatch):
+    """KID's subsets are seeded without torch.manual_seed, which would reseed every CUDA generator too."""
+
+    def reseeding_everything(seed):
+        raise AssertionError("torch.manual_seed called during evaluation: it reseeds the CUDA generators")
+
+    def kid_of(seed: int) -> torch.Tensor:
+        distances = FeatureDistances(Identity(4), kid_subset_size=20)
+        distances.update(torch.randn(60, 4, generator=torch.Generator().manual_seed(1)), real=True)
+        distances.update(torch.randn(60, 4, generator=torch.Generator().manual_seed(2)) + 0.5, real=False)
+        return distances.compute(seed=seed)["kid"]
+
+    monkeypatch.setattr(torch, "manual_seed", reseeding_everything)
+    training_stream = torch.get_rng_state()
+    first = kid_of(seed=0)
+    assert torch.equal(torch.get_rng_state(), training_stream)  # the CPU stream is restored, not advanced
+    assert torch.equal(first, kid_of(seed=0)) and not torch.equal(first, kid_of(seed=1))
 
 
 # ---------------------------------------------------------------- the callback during training
@@ -230,9 +249,16 @@ def test_inception_asked_for_by_name_without_weights_fails_before_training(digit
 
 def test_distributed_padding_is_not_counted_and_samples_do_not_depend_on_process_count():
     # The sampler pads 501 images to 502: rank 0 gets 251 real ones, rank 1 250 and the repeat, left out.
-    limits = [_per_process_limit(SimpleNamespace(world_size=2, global_rank=rank,
-                                                 val_dataloaders=DataLoader(list(range(501))))) for rank in (0, 1)]
-    assert limits == [251, 250]
+    def limit(rank: int, loader: DataLoader) -> int:
+        return _per_process_limit(SimpleNamespace(world_size=2, global_rank=rank, val_dataloaders=loader))
+
+    images = list(range(501))
+    sharded = [DataLoader(images, sampler=DistributedSampler(images, num_replicas=2, rank=rank, shuffle=False))
+               for rank in (0, 1)]
+    assert [limit(rank, sharded[rank]) for rank in (0, 1)] == [251, 250]
+    # A loader that shards by itself (litdata's: its dataset holds this process's share, no repeats) is not capped.
+    own_share = DataLoader(list(range(250)))
+    assert limit(1, own_share) >= 250
 
     class Seeded(nn.Module):
         def sample(self, n, generator=None):

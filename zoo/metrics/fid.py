@@ -24,6 +24,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
+from torch.utils.data import DistributedSampler
 from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance
 
 from zoo.errors import ZooError
@@ -108,8 +109,11 @@ class FeatureDistances(nn.Module):
     def compute(self, seed: int = 0) -> dict[str, torch.Tensor]:
         """``{"fid": ..., "kid": ..., "kid_std": ...}`` (KID only when it is on and both sides have 2+ images).
 
-        The same on every process. KID draws its subsets from a generator seeded with
-        ``seed`` in a forked RNG: the value repeats, and training's random stream is untouched.
+        The same on every process. KID draws its subsets with ``torch.randperm`` on the CPU's
+        default generator (torchmetrics takes no generator), so that generator alone is seeded
+        with ``seed`` inside a fork that restores it: the value repeats, and training's random
+        streams are untouched. Not ``torch.manual_seed``: it would also reseed every CUDA
+        generator, and every epoch after a validation would replay the same noise.
         """
         real_count, fake_count = self.counts()
         if min(real_count, fake_count) < 2:
@@ -120,7 +124,7 @@ class FeatureDistances(nn.Module):
             self.kid.subset_size = min(self.kid_subset_size, real_count, fake_count)
             self._one_kid_tensor_per_side()
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+                torch.default_generator.manual_seed(seed)
                 kid_mean, kid_std = self.kid.compute()
             results["kid"], results["kid_std"] = kid_mean.float(), kid_std.float()
         return results
@@ -392,13 +396,12 @@ def _per_process_limit(trainer: L.Trainer) -> int:
     DistributedSampler (unshuffled, as Lightning builds it for validation) pads the index
     list to a multiple of world_size with repeats of the first indices, and gives rank r the
     positions r, r + world_size, ...; those below ``len(dataset)`` are the real images. With
-    one process, or a dataset without a length (streaming), there is no cap.
+    one process, or a loader that shards without such a sampler, there is no cap: litdata's
+    streaming loader gives each process its own shards (its dataset's length is already this
+    process's share) and drops the remainder instead of repeating it.
     """
-    if trainer.world_size <= 1:
-        return 2**62
     loaders = trainer.val_dataloaders
     loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
-    try:
-        return len(range(trainer.global_rank, len(loader.dataset), trainer.world_size))
-    except (AttributeError, TypeError):
+    if trainer.world_size <= 1 or not isinstance(getattr(loader, "sampler", None), DistributedSampler):
         return 2**62
+    return len(range(trainer.global_rank, len(loader.dataset), trainer.world_size))

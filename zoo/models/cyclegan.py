@@ -64,6 +64,9 @@ class ImagePool:
     def query(self, images: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
             return images
+        if self.images and self.images[0].device != images.device:
+            # Restored from a checkpoint (CPU) into a run on another device: the pool follows the model.
+            self.images = [stored.to(images.device) for stored in self.images]
         returned = []
         for image in images.detach():
             if len(self.images) < self.size:
@@ -78,7 +81,7 @@ class ImagePool:
         return torch.stack(returned)
 
     def state_dict(self) -> dict[str, Any]:
-        stored = torch.stack(self.images).float().cpu() if self.images else torch.empty(0)
+        stored = torch.stack([image.float().cpu() for image in self.images]) if self.images else torch.empty(0)
         return {"images": stored, "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
