@@ -37,12 +37,13 @@ class _BatchTimer(L.Callback):
         self.finished = time.perf_counter()
 
 
-def images_per_second(precision: str, steps: int, warmup: int, batch_size: int, memory_format: str) -> float:
+def images_per_second(precision: str, steps: int, warmup: int, batch_size: int, memory_format: str,
+                      accelerator: str = "cpu") -> float:
     L.seed_everything(0, verbose=False)
     model = DCGAN(image_shape=(1, 28, 28), channels_last=memory_format == "channels_last")
     timer = _BatchTimer(warmup)
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, precision=precision, max_steps=warmup + steps, limit_val_batches=0,
+        accelerator=accelerator, devices=1, precision=precision, max_steps=warmup + steps, limit_val_batches=0,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         callbacks=[timer],
     )
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed batches first (allocator, oneDNN kernels)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--accelerator", default="cpu", help="cpu or gpu")
     parser.add_argument("--precisions", nargs="+", default=["32-true", "bf16-mixed"])
     parser.add_argument("--memory-formats", nargs="+", choices=["contiguous", "channels_last"],
                         default=["contiguous", "channels_last"])
@@ -65,10 +67,12 @@ def main() -> None:
     for _ in range(args.repeats):
         for precision, memory_format in settings:
             results[precision, memory_format].append(
-                images_per_second(precision, args.steps, args.warmup, args.batch_size, memory_format))
+                images_per_second(precision, args.steps, args.warmup, args.batch_size, memory_format,
+                                  args.accelerator))
     medians = {setting: statistics.median(runs) for setting, runs in results.items()}
     baseline = medians[settings[0]]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+    device = torch.cuda.get_device_name() if args.accelerator == "gpu" else f"{torch.get_num_threads()} CPU threads"
+    print(f"torch {torch.__version__}, {device}, batch {args.batch_size}, "
           f"{args.steps} timed steps x {args.repeats} repeats; ratios against {' '.join(settings[0])}")
     for (precision, memory_format), runs in results.items():
         print(f"{precision:>11} {memory_format:>13}: {medians[precision, memory_format]:8.1f} images/s  "

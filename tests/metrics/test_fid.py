@@ -312,3 +312,18 @@ def test_sampling_for_fid_shows_as_a_row_of_the_progress_bar(digits, monkeypatch
     trainer.fit(NoisyDigits(digits["train"].tensors[0][:500]), *loaders(digits))
     assert ("FID: sampling + features", 120) in rows
     assert "val/fid" in trainer.callback_metrics
+
+
+def test_a_run_draws_the_same_random_numbers_with_fid_on_or_off(tmp_path):
+    """FID's network, samples and KID subsets leave training's random stream where it was (tests/test_gpu.py: CUDA's)."""
+    from zoo.cli import run_cli
+
+    def stream_after(*fid_flags: str) -> torch.Tensor:
+        run_cli(["fit", "--model", "vae", "--data", "digits", "--data.num_workers", "0", "--trainer.max_epochs", "2",
+                 "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2",
+                 "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
+                 "--trainer.enable_model_summary", "false", "--fid.num_samples", "64",
+                 "--trainer.default_root_dir", str(tmp_path / str(len(fid_flags))), *fid_flags])
+        return torch.get_rng_state()
+
+    assert torch.equal(stream_after(), stream_after("--fid.every_n_epochs", "0"))

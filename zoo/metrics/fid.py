@@ -255,8 +255,11 @@ class FIDCallback(L.Callback):
 
     def _build(self, image_shape: tuple[int, ...] | None) -> None:
         try:
-            extractor = build_feature_extractor(self.feature, image_shape, self.inception_weights,
-                                                self.allow_download)
+            # Building a network draws its initial weights from the global generator before loading the real
+            # ones; in a fork, so switching FID on or off does not shift the random stream training sees.
+            with torch.random.fork_rng(devices=[]):
+                extractor = build_feature_extractor(self.feature, image_shape, self.inception_weights,
+                                                    self.allow_download)
         except ZooError as error:
             if self.feature != "auto":
                 raise  # asked for by name: the run is about this metric, so it fails before training
