@@ -46,13 +46,15 @@ FAMILIES = ["autoencoder", "denoising_autoencoder", "vae", "gan", "dcgan", "wgan
 @pytest.mark.parametrize("family", FAMILIES)
 def test_family_trains_on_cuda(tmp_path, family, precision):
     cli = fit(family, precision, tmp_path)
-    assert next(cli.model.parameters()).device.type == "cuda"
+    assert cli.trainer.strategy.root_device.type == "cuda"  # (Lightning moves the model back to the CPU after fit)
     checkpoint = torch.load(cli.trainer.checkpoint_callback.last_model_path, map_location="cpu", weights_only=False)
-    assert checkpoint["global_step"] == 6
+    # global_step counts generator updates: the WGANs update their generator once per n_critic = 5 batches.
+    assert checkpoint["global_step"] == (1 if family in ("wgan", "wgan_gp") else 6)
     for name, tensor in checkpoint["state_dict"].items():
         assert torch.isfinite(tensor.float()).all(), f"{family} {precision}: {name} is not finite"
-    if family != "cyclegan":  # digits: FID with the shipped digits features, computed on the GPU
-        assert any(key.endswith("fid") for key in cli.trainer.callback_metrics), sorted(cli.trainer.callback_metrics)
+    if family not in ("autoencoder", "denoising_autoencoder", "cyclegan"):  # samplers and pix2pix on digits:
+        # FID with the shipped digits features, computed on the GPU (cyclegan's RGB would need Inception).
+        assert "val/fid" in cli.trainer.callback_metrics, sorted(cli.trainer.callback_metrics)
 
 
 def test_commands_read_cuda_checkpoints(tmp_path):
