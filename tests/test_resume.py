@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,3 +54,45 @@ def test_fit_ending_at_max_steps_between_validations_saves_the_final_step(tmp_pa
     # Lightning's own lines stay, its advertisements and TPU availability do not.
     output = result.stdout + result.stderr
     assert "GPU available" in output and "Tip:" not in output and "TPU available" not in output
+
+
+def start_zoo(args: list[str], cwd: Path) -> subprocess.Popen:
+    """``zoo ARGS`` in its own session, as a terminal or a scheduler starts it (so a signal can reach its group)."""
+    return subprocess.Popen([sys.executable, "-m", "zoo.cli", *args], cwd=cwd, start_new_session=True, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def wait_for_files(paths: list[Path], process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(path.exists() for path in paths):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the run never reached the waiting step:\n{process.communicate()[0][-3000:]}")
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("signal_name", "exit_status", "processes"),
+                         [("SIGTERM", 143, 1), ("SIGINT", 130, 1), ("SIGTERM", 143, 2), ("SIGINT", 130, 2)])
+def test_a_real_signal_mid_epoch_saves_the_step_and_exits_as_shells_expect(tmp_path, monkeypatch, signal_name,
+                                                                            exit_status, processes):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    wait_at_3 = json.dumps({"class_path": "tests.interrupting.WaitForSignal",
+                            "init_args": {"step": 3, "folder": str(tmp_path)}})
+    devices = ["--trainer.devices", str(processes), "--trainer.accelerator", "cpu", "--data.num_workers", "0"]
+    run = start_zoo(["fit", "--model", "autoencoder", "--data", "digits", *TEN_STEP_EPOCH, *devices,
+                     "--trainer.callbacks", wait_at_3], cwd=tmp_path)
+    wait_for_files([tmp_path / f"rank{rank}.reached" for rank in range(processes)], run)
+    if signal_name == "SIGINT":
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches every process of the group
+    else:
+        os.kill(run.pid, signal.SIGTERM)  # a scheduler's pre-emption; Lightning passes it on to its other processes
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode == exit_status, output[-3000:]
+    last = tmp_path / "runs" / "autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 3, output[-3000:]
+    assert "Resume with --ckpt_path" in output
+
+    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *TEN_STEP_EPOCH, "--data.num_workers", "0",
+             "--ckpt_path", str(last)], cwd=tmp_path)
+    resumed = tmp_path / "runs" / "autoencoder" / "version_1" / "checkpoints" / "last.ckpt"
+    assert torch.load(resumed, weights_only=True)["global_step"] == 10  # the planned 10-step epoch, on 1 process

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -249,7 +249,7 @@ def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
     from lightning.pytorch import LightningDataModule, LightningModule
 
     try:
-        return ZooCLI(
+        return stopped_by_signal_exits_nonzero(lambda: ZooCLI(
             LightningModule,
             LightningDataModule,
             subclass_mode_model=True,
@@ -260,9 +260,32 @@ def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
             parser_kwargs={"prog": "zoo"},
             args=argv,
             run=run,
-        )
+        ))
     finally:
         end_process_group()
+
+
+# What shells and schedulers expect of a process ended by a signal: 128 + the signal's number.
+EXIT_SIGINT, EXIT_SIGTERM = 128 + 2, 128 + 15
+
+
+def stopped_by_signal_exits_nonzero(start_cli: Callable[[], ZooCLI]) -> ZooCLI:
+    """Run the CLI; a fit stopped by SIGTERM exits 143 and one stopped by Ctrl-C (SIGINT) 130.
+
+    Lightning ends a SIGTERM'd fit with ``SIGTERMException``, a ``SystemExit`` whose status is
+    0, so a pre-empted run would look finished to SLURM or any scheduler; and it ends a
+    Ctrl-C'd one with ``sys.exit(1)``. ``last.ckpt`` is written before either (``RunCheckpoint``).
+    """
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        return start_cli()
+    except SIGTERMException:
+        raise SystemExit(EXIT_SIGTERM) from None
+    except SystemExit as exit_:
+        if isinstance(exit_.__context__, KeyboardInterrupt):  # Lightning's sys.exit(1) after a Ctrl-C
+            raise SystemExit(EXIT_SIGINT) from None
+        raise
 
 
 def end_process_group() -> None:
