@@ -94,5 +94,40 @@ def test_a_real_signal_mid_epoch_saves_the_step_and_exits_as_shells_expect(tmp_p
 
     run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *TEN_STEP_EPOCH, "--data.num_workers", "0",
              "--ckpt_path", str(last)], cwd=tmp_path)
-    resumed = tmp_path / "runs" / "autoencoder" / "version_1" / "checkpoints" / "last.ckpt"
-    assert torch.load(resumed, weights_only=True)["global_step"] == 10  # the planned 10-step epoch, on 1 process
+    resumed = torch.load(tmp_path / "runs" / "autoencoder" / "version_1" / "checkpoints" / "last.ckpt",
+                         weights_only=True)
+    assert resumed["global_step"] == 10  # the planned 10-step epoch, on 1 process
+    if processes == 1:
+        # The resumed epoch went on from batch 4 of the same shuffled order: neither repeating nor skipping an
+        # image, it ends where a run never stopped ends.
+        run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *TEN_STEP_EPOCH, "--data.num_workers", "0"],
+                cwd=tmp_path)
+        uninterrupted = torch.load(tmp_path / "runs" / "autoencoder" / "version_2" / "checkpoints" / "last.ckpt",
+                                   weights_only=True)
+        for name, weights in uninterrupted["state_dict"].items():
+            torch.testing.assert_close(resumed["state_dict"][name], weights, msg=f"{name} differs after the resume")
+
+
+def test_a_checkpoint_write_that_fails_leaves_the_previous_last_ckpt_whole(tmp_path, monkeypatch):
+    """A disk that fills half-way through writing `last.ckpt`: the error is raised, the old file still loads."""
+    from fsspec.implementations.local import LocalFileOpener
+
+    from zoo.cli import run_cli
+
+    cli = run_cli(["fit", "--model", "autoencoder", "--data", "digits", *TEN_STEP_EPOCH, "--data.num_workers", "0",
+                   "--trainer.default_root_dir", str(tmp_path)])
+    last = Path(cli.trainer.checkpoint_callback.last_model_path)
+    before = last.read_bytes()
+
+    original_write = LocalFileOpener.write
+
+    def write_half_then_fill_the_disk(self, data):
+        original_write(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(LocalFileOpener, "write", write_half_then_fill_the_disk)
+    with pytest.raises(OSError, match="No space left"):
+        cli.trainer.checkpoint_callback._write_last(cli.trainer)
+    monkeypatch.undo()
+    assert last.read_bytes() == before and torch.load(last, weights_only=True)["global_step"] == 10
+    assert not list(last.parent.glob("*.partial"))

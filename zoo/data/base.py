@@ -12,6 +12,7 @@ import os
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 
 def split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[list[int]]:
@@ -83,7 +84,10 @@ class ImageDataModule(L.LightningDataModule):
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not built this split yet")
         sampler = None if shuffle else unrepeated_distributed_sampler(dataset, self.trainer)
-        return DataLoader(
+        # torchdata's StatefulDataLoader has state_dict/load_state_dict, which Lightning saves in every
+        # checkpoint: a run resumed mid-epoch goes on from the next batch of the same shuffled order, neither
+        # repeating nor skipping an image (a plain DataLoader would start the epoch's order again).
+        return StatefulDataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
