@@ -89,3 +89,15 @@ def test_validation_leaves_the_cuda_random_stream_alone(tmp_path):
     with_fid = cuda_stream_after()
     without_fid = cuda_stream_after("--fid.every_n_epochs", "0")
     assert torch.equal(with_fid, without_fid)
+
+
+def test_cyclegan_trains_under_fsdp_and_its_checkpoint_translates_in_one_process(tmp_path):
+    fsdp = str(Path(__file__).resolve().parent.parent / "configs" / "cyclegan_fsdp.yaml")
+    cli = fit("cyclegan", "bf16-mixed", tmp_path, "--config", fsdp)
+    assert type(cli.trainer.strategy).__name__ == "FSDPStrategy"
+    checkpoint = cli.trainer.checkpoint_callback.last_model_path
+    assert torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"] == 6
+    write_images(tmp_path / "photos", count=2, size=32)
+    main(["translate", "--ckpt", checkpoint, "--input", str(tmp_path / "photos"), "--out", str(tmp_path / "out"),
+          "--device", "cpu"])
+    assert len(list((tmp_path / "out").iterdir())) == 2

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pytest
 import torch
 
 from tests.conftest import REPO, run_zoo
+from tests.launching import assert_all_exit_0, free_port, launch, torchrun
 
 GAN_FIT = ["fit", "--model", "gan", "--data", "digits", "--data.batch_size", "16", "--data.num_workers", "0",
            "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1", "--trainer.accelerator", "cpu",
@@ -32,12 +31,6 @@ trainer:
     init_args:
       process_group_backend: gloo
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def checkpoints_of(folder: Path) -> list[Path]:
@@ -61,33 +54,6 @@ def test_gan_trains_on_two_devices_however_the_strategy_is_given(tmp_path, strat
         flags = ["--trainer.strategy", strategy]
     run_zoo([*GAN_FIT, "--trainer.devices", "2", *flags], cwd=tmp_path)
     assert_one_run_at_step_3(tmp_path)
-
-
-def launch(commands: list[tuple[list[str], dict[str, str], Path]], timeout: int = 120) -> list[subprocess.CompletedProcess]:
-    """Start every (argv, extra environment, working folder) at once, as a cluster's nodes would, and wait for all."""
-    processes = []
-    for argv, environment, cwd in commands:
-        cwd.mkdir(parents=True, exist_ok=True)
-        processes.append(subprocess.Popen(argv, cwd=cwd, env={**os.environ, **environment}, text=True,
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    try:
-        outputs = [process.communicate(timeout=timeout)[0] for process in processes]
-    finally:
-        for process in processes:
-            process.kill()
-    return [subprocess.CompletedProcess(process.args, process.returncode, output)
-            for process, output in zip(processes, outputs)]
-
-
-def assert_all_exit_0(results: list[subprocess.CompletedProcess]) -> None:
-    for rank, result in enumerate(results):
-        assert result.returncode == 0, f"process {rank} exited {result.returncode}:\n{result.stdout[-3000:]}"
-
-
-def torchrun(nodes: int, node_rank: int, processes_per_node: int, port: int) -> list[str]:
-    return [str(Path(sys.executable).with_name("torchrun")), "--nnodes", str(nodes), "--node-rank", str(node_rank),
-            "--nproc-per-node", str(processes_per_node), "--master-addr", "127.0.0.1", "--master-port", str(port),
-            "-m", "zoo.cli"]
 
 
 def test_shipped_torchrun_script_on_one_node_with_two_processes(tmp_path):
@@ -132,3 +98,31 @@ def test_each_process_draws_its_own_noise_from_the_same_starting_weights(tmp_pat
     ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
     assert not torch.equal(ranks[0]["noise"], ranks[1]["noise"])
     assert torch.equal(ranks[0]["weights"], ranks[1]["weights"])
+
+
+@pytest.mark.parametrize("family", ["cyclegan", "pix2pix"])
+def test_fsdp_config_wraps_each_network_apart_and_every_residual_block(family):
+    """configs/cyclegan_fsdp.yaml as Lightning builds it (FSDP itself runs on GPUs: tests/test_gpu.py)."""
+    import yaml
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    from zoo import registry
+    from zoo.nn.translation import ResidualBlock
+
+    parser = ArgumentParser()
+    parser.add_argument("--strategy", type=FSDPStrategy)
+    config = yaml.safe_load((REPO / "configs" / "cyclegan_fsdp.yaml").read_text())["trainer"]["strategy"]
+    strategy = parser.instantiate_classes(parser.parse_object({"strategy": config})).strategy
+    policy = strategy.kwargs["auto_wrap_policy"]
+    model = registry.get("model", family).load()(image_shape=(3, 64, 64), generator_channels=8,
+                                                 discriminator_channels=8)
+
+    wrapped = {name for name, module in model.named_modules() if name and policy(module, False, 0)}
+    networks = {name for name in wrapped if "." not in name}
+    assert networks == ({"generator_ab", "generator_ba", "discriminator_a", "discriminator_b"} if family == "cyclegan"
+                        else {"generator", "discriminator"})
+    blocks = {name for name, module in model.named_modules() if isinstance(module, ResidualBlock)}
+    assert blocks <= wrapped and (family == "pix2pix" or blocks)
+    # Every parameter sits in one network's unit: no flat parameter mixes two optimizers' parameters.
+    assert all(name.split(".")[0] in networks for name, _ in model.named_parameters())

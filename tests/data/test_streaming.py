@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from tests.conftest import FAST_TRAINER, REPO, run_zoo
+from tests.launching import assert_all_exit_0, free_port, launch, torchrun
 from zoo.data.digits import DigitsDataModule, digits_splits
 from zoo.data.streaming import StreamingDataModule
 from zoo.errors import ZooError
@@ -144,12 +146,30 @@ def test_two_ddp_processes_read_disjoint_halves_of_the_training_split(tmp_path, 
              "--trainer.limit_train_batches", "1.0",
              "--trainer.callbacks+=tests.data.test_streaming.RecordTrainingImages",
              "--trainer.callbacks.out_dir", str(tmp_path / "seen"),
-             "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"], cwd=tmp_path)
+             "--trainer.devices", "2", "--trainer.accelerator", "cpu"], cwd=tmp_path)
     seen = recorded(tmp_path / "seen")
     assert sorted(seen) == ["rank0", "rank1"]
     assert len(seen["rank0"]) == len(seen["rank1"]) == 2000
     assert not set(seen["rank0"]) & set(seen["rank1"])
     assert len(set(seen["rank0"]) | set(seen["rank1"])) == 4000
+
+
+def test_two_torchrun_nodes_read_disjoint_halves_of_the_training_split(tmp_path, prepared_digits, monkeypatch):
+    """`torchrun --nnodes 2` on localhost, one process per node, each node in its own folder: as docs/scaling.md."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    port = free_port()
+    fit = ["fit", "--model", "autoencoder", "--data", "streaming", "--data.root", str(prepared_digits),
+           "--data.batch_size", "250", "--data.num_workers", "0", *FAST_TRAINER, "--trainer.limit_train_batches", "1.0",
+           "--trainer.callbacks+=tests.data.test_streaming.RecordTrainingImages",
+           "--trainer.callbacks.out_dir", str(tmp_path / "seen"),
+           "--trainer.num_nodes", "2", "--trainer.devices", "1", "--trainer.accelerator", "cpu"]
+    assert_all_exit_0(launch([([*torchrun(2, rank, 1, port), *fit], {}, tmp_path / f"node{rank}") for rank in (0, 1)]))
+    seen = recorded(tmp_path / "seen")
+    assert sorted(seen) == ["rank0", "rank1"]
+    assert len(seen["rank0"]) == len(seen["rank1"]) == 2000
+    assert not set(seen["rank0"]) & set(seen["rank1"])
+    assert list((tmp_path / "node0" / "runs" / "autoencoder").glob("version_*/checkpoints/last.ckpt"))
+    assert not (tmp_path / "node1" / "runs").exists()  # only rank 0 writes
 
 
 def test_a_missing_root_or_a_folder_not_written_by_prepare_is_named(tmp_path, prepared_digits):
