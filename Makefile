@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# torch/torchvision pinned to the builds that install from local disk on the dev machines;
-# pyproject.toml takes ranges that admit them.
+# torch/torchvision pinned to the builds that install from local disk on the dev machines (and that the
+# test suite runs on); pyproject.toml takes open ranges with the oldest supported versions as floors.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: demo test docs install install-dev bench clean
