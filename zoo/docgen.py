@@ -168,14 +168,16 @@ def train_section(name: str, card: dict) -> list[str]:
         if not downloaded:
             commands.append(f"{card['download']}   # once: writes {root}")
             downloaded = True
-        return f"   # needs: {root}, downloaded by the line above"
+        return f"   # needs: {root}, downloaded above"
 
+    configs = []  # (root to download or None, path): what runs at once first
     for path in _configs_of(name):
-        config = yaml.safe_load(path.read_text())
-        data = config.get("data") or {}
+        data = yaml.safe_load(path.read_text()).get("data") or {}
         data_class = registry._import_path(data["class_path"]) if data.get("class_path") else None
         root = (data.get("init_args") or {}).get("root")
-        mark = download(root) if data_class is not None and _needs_files(data_class) and root else ""
+        configs.append((root if data_class is not None and _needs_files(data_class) and root else None, path))
+    for root, path in sorted(configs, key=lambda config: config[0] is not None):
+        mark = download(root) if root else ""
         commands.append(f"zoo fit --config {path.relative_to(REPO)}{mark}")
     data_name = card.get("default_data", "digits")
     command = f"zoo fit --model {name} --data {data_name} --trainer.max_epochs 10"
