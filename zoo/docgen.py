@@ -66,8 +66,14 @@ def markdown_of_docstring(text: str) -> str:
 
 def _type_cell(annotation: typing.Any) -> str:
     """The type column: each member of a union in its own code span, so the ``|`` between them is not code."""
-    text = readable_type(annotation)
-    members = text.split(" | ") if "[" not in text else [text]
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [readable_type(argument) for argument in arguments if argument is not type(None)]
+        members += ["None"] if type(None) in arguments else []
+    elif origin is typing.Literal:
+        members = readable_type(annotation).split(" | ")
+    else:
+        members = [readable_type(annotation)]
     return " \\| ".join(f"`{member}`" for member in members)
 
 
