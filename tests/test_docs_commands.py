@@ -141,8 +141,7 @@ def loops_replaced(set_up_data: bool):
     """Trainer.fit/validate/test/predict that set the data up and check ``ckpt_path`` instead of looping."""
     from lightning.pytorch import Trainer
 
-    stage_of = {"fit": "fit", "validate": "validate", "test": "test", "predict": "predict"}
-    saved = {name: getattr(Trainer, name) for name in stage_of}
+    saved = {name: getattr(Trainer, name) for name in TRAINING}
 
     def replacement(stage):
         def check(trainer, model=None, *args, datamodule=None, ckpt_path=None, **kwargs):
@@ -153,8 +152,8 @@ def loops_replaced(set_up_data: bool):
                 datamodule.setup(stage)
         return check
 
-    for name, stage in stage_of.items():
-        setattr(Trainer, name, replacement(stage))
+    for stage in TRAINING:  # the Trainer's method and the datamodule's stage share their names
+        setattr(Trainer, stage, replacement(stage))
     try:
         yield
     finally:

@@ -52,7 +52,8 @@ def readable_type(annotation: typing.Any) -> str:
         return f"Callable[[{parameters_text}], {readable_type(result)}]"
     if origin is not None:
         name = getattr(origin, "__name__", str(origin))
-        return f"{name}[{', '.join('...' if argument is Ellipsis else readable_type(argument) for argument in arguments)}]"
+        inner = ", ".join("..." if argument is Ellipsis else readable_type(argument) for argument in arguments)
+        return f"{name}[{inner}]"
     return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
 
 
@@ -170,7 +171,7 @@ def train_section(name: str, card: dict) -> list[str]:
     def download(root: str) -> str:
         nonlocal downloaded
         if "download" not in card:
-            raise SystemExit(f"{name}: a command reads {root}, and registry.yaml says nowhere (`download:`) how to get it")
+            raise SystemExit(f"{name}: a command reads {root}; registry.yaml must say how to get it (`download:`)")
         if not downloaded:
             commands.append(f"{card['download']}   # once: writes {root}")
             downloaded = True
@@ -190,7 +191,8 @@ def train_section(name: str, card: dict) -> list[str]:
     if _needs_files(registry.get("datamodule", data_name).load()):
         default_config = yaml.safe_load((REPO / card["config"]).read_text())
         root = default_config["data"]["init_args"]["root"]
-        command = f"zoo fit --model {name} --data {data_name} --data.root {root} --trainer.max_epochs 10{download(root)}"
+        command = (f"zoo fit --model {name} --data {data_name} --data.root {root} --trainer.max_epochs 10"
+                   f"{download(root)}")
     commands.append(command)
     return ["## Train it", "", "```bash", *commands, "```", "",
             "Each run writes `runs/" + name + "/version_N/` (N counts up per run); `--ckpt runs/" + name + "` in "
