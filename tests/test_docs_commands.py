@@ -227,6 +227,11 @@ def workspace(tmp_path_factory):
         write_images(root / folder, count=6, size=32, seed=index)
     previous = os.getcwd()
     os.chdir(root)
+    environment = pytest.MonkeyPatch()  # the tiny fits run before conftest's per-test home: the same isolation
+    for variable in ("TORCH_HOME", "WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR",
+                     "MPLCONFIGDIR"):
+        environment.setenv(variable, str(root / "home" / variable.lower()))
+    environment.setenv("WANDB_MODE", "offline")
     try:
         for name in checkpoint_models(COMMANDS):
             data = CHECKPOINT_DATA.get(name, ["--data", registry.entries("model")[name].metadata["default_data"]])
@@ -234,6 +239,7 @@ def workspace(tmp_path_factory):
                        "--trainer.limit_val_batches", "0", "--data.batch_size", "8"])
         yield root
     finally:
+        environment.undo()
         os.chdir(previous)
         sys.path[:] = [path for path in sys.path if not path.startswith(str(root))]
         registry.entries.cache_clear()
