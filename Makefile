@@ -2,11 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# torch/torchvision pinned to the builds that install from local disk on the dev machines;
-# pyproject.toml takes ranges that admit them.
+# torch/torchvision pinned to the builds that install from local disk on the dev machines (and that the
+# test suite runs on); pyproject.toml takes open ranges with the oldest supported versions as floors.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test install install-dev bench clean
+.PHONY: demo test docs install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
+# The site in site/, strict: a broken link or a page missing from disk fails the build.
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+
 bench: $(VENV)/.installed-dev
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs site .pytest_cache

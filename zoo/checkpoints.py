@@ -16,6 +16,17 @@ from zoo import registry
 from zoo.errors import ZooError
 
 
+def newest_checkpoint(path: Path) -> Path:
+    """A checkpoint file as given; a run folder (``runs/dcgan/version_3``) or a folder of runs (``runs/dcgan``)
+    stands for its newest ``last.ckpt``, so commands need not name the version a fit happened to get."""
+    if not path.is_dir():
+        return path
+    found = sorted(path.glob("**/last.ckpt"), key=lambda candidate: candidate.stat().st_mtime)
+    if not found:
+        raise ZooError(f"{path} is a folder with no last.ckpt under it; pass a checkpoint file or a run folder")
+    return found[-1]
+
+
 def _read_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise ZooError(f"checkpoint {path} does not exist")
@@ -28,7 +39,7 @@ def _read_checkpoint(path: Path) -> dict:
 
 def load_model(path: str | Path):
     """The LightningModule stored in a checkpoint, in eval mode on the CPU; its class found as the module says."""
-    path = Path(path).expanduser()
+    path = newest_checkpoint(Path(path).expanduser())
     checkpoint = _read_checkpoint(path)
     class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
     entries = registry.entries("model")

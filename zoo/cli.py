@@ -240,6 +240,11 @@ def _zoo_error_behind(error: BaseException) -> ZooError | None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     argv = quiet(list(sys.argv[1:] if argv is None else argv))
+    if argv[:1] in (["--version"], ["-V"]):
+        from zoo import __version__
+
+        print(f"zoo {__version__}")
+        raise SystemExit(0)
     if not argv or argv[0] in ("-h", "--help"):
         print_overview(sys.stdout if argv else sys.stderr)
         raise SystemExit(0 if argv else 2)

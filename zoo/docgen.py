@@ -11,15 +11,80 @@ shows and ``--model.NAME`` sets), and the command and config to train it.
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import inspect
 import json
+import re
 import sys
+import types
+import typing
 from pathlib import Path
+
+import yaml
 
 from zoo import registry
 from zoo.cli import hyperparameters
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "models"
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs" / "models"
+
+
+def readable_type(annotation: typing.Any) -> str:
+    """A type as a person writes it: ``OptimizerCallable | None``, ``list[int]``, ``"batch" | "instance"``."""
+    from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+
+    aliases = {OptimizerCallable: "OptimizerCallable", LRSchedulerCallable: "LRSchedulerCallable"}
+    if annotation in aliases:
+        return aliases[annotation]
+    if annotation is type(None) or annotation is None:
+        return "None"
+    if isinstance(annotation, str):
+        return annotation
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        names = [readable_type(argument) for argument in arguments if argument is not type(None)]
+        return " | ".join(names + (["None"] if type(None) in arguments else []))
+    if origin is typing.Literal:
+        return " | ".join(json.dumps(value) if isinstance(value, str) else repr(value) for value in arguments)
+    if origin is collections.abc.Callable:
+        parameters, result = arguments
+        parameters_text = "..." if parameters is Ellipsis else ", ".join(map(readable_type, parameters))
+        return f"Callable[[{parameters_text}], {readable_type(result)}]"
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin))
+        inner = ", ".join("..." if argument is Ellipsis else readable_type(argument) for argument in arguments)
+        return f"{name}[{inner}]"
+    return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
+
+
+def markdown_of_docstring(text: str) -> str:
+    """reStructuredText bits of a docstring as Markdown: Sphinx roles and ````literals```` become `code`."""
+    text = re.sub(r":(?:class|func|meth|mod|attr|data|exc|obj):`~?([^`]+)`",
+                  lambda match: f"`{match.group(1).rsplit('.', 1)[-1] if '~' in match.group(0) else match.group(1)}`",
+                  text)
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
+
+
+def _type_cell(annotation: typing.Any) -> str:
+    """The type column: each member of a union in its own code span, so the ``|`` between them is not code."""
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [readable_type(argument) for argument in arguments if argument is not type(None)]
+        members += ["None"] if type(None) in arguments else []
+    elif origin is typing.Literal:
+        members = readable_type(annotation).split(" | ")
+    else:
+        members = [readable_type(annotation)]
+    return " \\| ".join(f"`{member}`" for member in members)
+
+
+def _default_cell(default: typing.Any) -> str:
+    """A default as a value a config would hold: ``instance``, ``0.0002``, ``(3, 28, 28)``, ``torch.optim.Adam``."""
+    if default is inspect.Parameter.empty:
+        return "required"
+    if callable(default) and hasattr(default, "__qualname__"):
+        return f"`{default.__module__}.{default.__qualname__}`"
+    return f"`{default}`"
 
 
 def _argument_help(cls: type) -> dict[str, str]:
@@ -54,16 +119,10 @@ def model_page(name: str) -> str:
         f"- **default data:** `{card.get('default_data', '-')}`",
         f"- **paper:** {card.get('paper', '-')}",
         "",
-        module_doc,
+        markdown_of_docstring(module_doc),
         "",
         *picture_section(name),
-        "## Train it",
-        "",
-        "```bash",
-        f"zoo fit --config {card.get('config', 'configs/' + name + '.yaml')}",
-        f"zoo fit --model {name} --data {card.get('default_data', 'digits')} --trainer.max_epochs 10",
-        "```",
-        "",
+        *train_section(name, card),
         "## Hyper-parameters",
         "",
         "Set with `--model.NAME VALUE` or under `model.init_args` in a config. `image_shape` comes from the data.",
@@ -71,10 +130,73 @@ def model_page(name: str) -> str:
         "| name | type | default | meaning |",
         "| --- | --- | --- | --- |",
     ]
-    for argument, type_name, default in hyperparameters(cls):
-        meaning = helps.get(argument, "").replace("|", "\\|")
-        lines.append(f"| `{argument}` | `{type_name.replace('|', '&#124;')}` | `{default}` | {meaning} |")
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except (NameError, TypeError, AttributeError):
+        hints = {}
+    parameters = inspect.signature(cls.__init__).parameters
+    for argument, type_name, _ in hyperparameters(cls):
+        meaning = markdown_of_docstring(helps.get(argument, "")).replace("|", "\\|")
+        type_cell = _type_cell(hints[argument]) if argument in hints else f"`{type_name}`"
+        lines.append(f"| `{argument}` | {type_cell} | {_default_cell(parameters[argument].default)} | {meaning} |")
     return "\n".join(lines) + "\n"
+
+
+def _needs_files(data_class: type) -> bool:
+    """Whether a datamodule reads a folder the user must provide (a required ``root``)."""
+    root = inspect.signature(data_class.__init__).parameters.get("root")
+    return root is not None and root.default is inspect.Parameter.empty
+
+
+def _configs_of(name: str) -> list[Path]:
+    """The configs in configs/ that train this model, its default config first."""
+    target = registry.entries("model")[name].target.replace(":", ".")
+    found = []
+    for path in sorted((REPO / "configs").glob("*.yaml")):
+        config = yaml.safe_load(path.read_text()) or {}
+        if (config.get("model") or {}).get("class_path") == target:
+            found.append(path)
+    default = registry.entries("model")[name].metadata.get("config")
+    return sorted(found, key=lambda path: str(path.relative_to(REPO)) != default)
+
+
+def train_section(name: str, card: dict) -> list[str]:
+    """Commands that run as written: data the user must fetch comes with its download line and a ``# needs:`` mark.
+
+    ``tests/test_docs_commands.py`` builds every command of every page (the mark tells it which data is absent).
+    """
+    commands: list[str] = []
+    downloaded = False
+
+    def download(root: str) -> str:
+        nonlocal downloaded
+        if "download" not in card:
+            raise SystemExit(f"{name}: a command reads {root}; registry.yaml must say how to get it (`download:`)")
+        if not downloaded:
+            commands.append(f"{card['download']}   # once: writes {root}")
+            downloaded = True
+        return f"   # needs: {root}, downloaded above"
+
+    configs = []  # (root to download or None, path): what runs at once first
+    for path in _configs_of(name):
+        data = yaml.safe_load(path.read_text()).get("data") or {}
+        data_class = registry._import_path(data["class_path"]) if data.get("class_path") else None
+        root = (data.get("init_args") or {}).get("root")
+        configs.append((root if data_class is not None and _needs_files(data_class) and root else None, path))
+    for root, path in sorted(configs, key=lambda config: config[0] is not None):
+        mark = download(root) if root else ""
+        commands.append(f"zoo fit --config {path.relative_to(REPO)}{mark}")
+    data_name = card.get("default_data", "digits")
+    command = f"zoo fit --model {name} --data {data_name} --trainer.max_epochs 10"
+    if _needs_files(registry.get("datamodule", data_name).load()):
+        default_config = yaml.safe_load((REPO / card["config"]).read_text())
+        root = default_config["data"]["init_args"]["root"]
+        command = (f"zoo fit --model {name} --data {data_name} --data.root {root} --trainer.max_epochs 10"
+                   f"{download(root)}")
+    commands.append(command)
+    return ["## Train it", "", "```bash", *commands, "```", "",
+            "Each run writes `runs/" + name + "/version_N/` (N counts up per run); `--ckpt runs/" + name + "` in "
+            "`zoo sample`, `encode`, `score` and `translate` means its newest `last.ckpt`.", ""]
 
 
 def picture_section(name: str) -> list[str]:
