@@ -221,3 +221,68 @@ class RunCheckpoint(ModelCheckpoint):
         self.last_model_path = str(last)
         self._last_global_step_saved = trainer.global_step
         return last
+
+
+# The metrics a closing summary shows, in this order, and which way is better.
+SUMMARY_METRICS = {"val/fid": min, "val/kid": min, "val/loss": min, "val/psnr": max, "val/ssim": max,
+                   "val/cycle_l1": min, "val/l1": min}
+
+
+def next_commands(model: L.LightningModule, checkpoint: str, data_flags: str) -> list[str]:
+    """What a user runs next with this checkpoint, by what the model can do."""
+    commands = []
+    if can_sample(model):
+        commands.append(f"zoo sample --ckpt {checkpoint} -n 64 --out samples.png")
+    if callable(getattr(model, "encode", None)):
+        commands.append(f"zoo encode --ckpt {checkpoint} {data_flags} --out latents.npy")
+    if callable(getattr(model, "anomaly_score", None)):
+        commands.append(f"zoo score --ckpt {checkpoint} {data_flags} --out scores.csv")
+    if callable(getattr(model, "translate", None)):
+        commands.append(f"zoo translate --ckpt {checkpoint} --input MY_IMAGES --out translated")
+    return commands
+
+
+class RunSummary(L.Callback):
+    """When a fit ends: the run folder, the last and best validation metrics, the checkpoint, the next commands.
+
+    Written as Lightning's info lines (rank 0), so ``--quiet`` leaves it out with them.
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[tuple[int, float]]] = {}
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+            return
+        for key in SUMMARY_METRICS:
+            if key in trainer.callback_metrics:
+                self.history.setdefault(key, []).append((trainer.current_epoch,
+                                                         float(trainer.callback_metrics[key])))
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        checkpoint = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+        if not checkpoint:
+            return
+        lines = [f"zoo: fit ended after {trainer.current_epoch} epochs, {trainer.global_step} steps; "
+                 f"run folder {Path(checkpoint).parent.parent}"]
+        for key, better in SUMMARY_METRICS.items():
+            if key in self.history:
+                best_epoch, best = better(self.history[key], key=lambda point: point[1])
+                lines.append(f"  {key:<13} last {self.history[key][-1][1]:.4g}   best {best:.4g} (epoch {best_epoch})")
+        lines.append(f"  checkpoint    {checkpoint}")
+        commands = next_commands(pl_module, checkpoint, self._data_flags(trainer))
+        if commands:
+            lines.append("  next:")
+            lines += [f"    {command}" for command in commands]
+        rank_zero_info("\n".join(lines))
+
+    @staticmethod
+    def _data_flags(trainer: L.Trainer) -> str:
+        from zoo import registry
+
+        datamodule = trainer.datamodule
+        name = registry.name_of(type(datamodule), "datamodule") if datamodule is not None else None
+        if name is None:
+            return "--data DATA"
+        root = getattr(datamodule, "root", None)
+        return f"--data {name}" + (f" --data.root {root}" if root else "")

@@ -16,7 +16,7 @@ import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from zoo import registry
-from zoo.callbacks import DistinctRankNoise, RunCheckpoint, SampleGridCallback, TranslationGridCallback
+from zoo.callbacks import DistinctRankNoise, RunCheckpoint, RunSummary, SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
 from zoo.metrics.fid import FIDCallback
 
@@ -118,6 +118,29 @@ def check_batch_kinds(model_class: type, data_class: type) -> None:
         raise ZooError(f"{model_name} needs {needs} data; {data_name} gives {gives}; try --data {suggestion}")
 
 
+def apply_default_budget(trainer_config: Any, model_class: type) -> None:
+    """With no budget given, ``zoo fit`` trains for the family's documented budget, not Lightning's 1,000 epochs.
+
+    The budget is the ``budget`` of the model's registry entry (a plugin's ``budget`` class
+    attribute). Any of ``max_epochs``, ``max_steps`` or ``max_time``, from a flag or a config
+    file, wins; the line printed names the budget used and how to change it.
+    """
+    if (trainer_config.get("max_epochs") is not None or trainer_config.get("max_steps") not in (None, -1)
+            or trainer_config.get("max_time") is not None):
+        return
+    name = registry.name_of(model_class, "model")
+    budget = registry.entries("model")[name].metadata.get("budget") if name else None
+    if not isinstance(budget, dict) or not budget:
+        return
+    for key, value in budget.items():
+        trainer_config[key] = value
+    from lightning.pytorch.utilities import rank_zero_info
+
+    used = ", ".join(f"{key} {value}" for key, value in budget.items())
+    rank_zero_info(f"zoo: no budget given; training {name} for its default {used} (registry.yaml); "
+                   "--trainer.max_epochs or --trainer.max_steps sets another")
+
+
 def uses_manual_optimization(model: Any) -> bool:
     return getattr(model, "automatic_optimization", True) is False
 
@@ -199,6 +222,8 @@ class ZooCLI(LightningCLI):
         if str(getattr(logger, "class_path", "")).endswith("WandbLogger") and logger.init_args.get("save_dir") == ".":
             # W&B files go with every other run's files, not into the working directory.
             logger.init_args.save_dir = trainer.get("default_root_dir") or RUNS_DIR
+        if self.subcommand == "fit" and trainer is not None and model_class is not None:
+            apply_default_budget(trainer, model_class)
         if trainer is not None and logger in (None, True):
             # One folder per family and a fresh version per run: runs/vae/version_3/{config.yaml,metrics.csv,...}.
             name = (registry.name_of(model_class, "model") if model_class else None) or "model"
@@ -222,7 +247,7 @@ class ZooCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any):
         trainer = super().instantiate_trainer(**kwargs)
         allow_unused_parameters(trainer, self.model)
-        trainer.callbacks.append(DistinctRankNoise())
+        trainer.callbacks += [DistinctRankNoise(), RunSummary()]
         return trainer
 
 

@@ -30,7 +30,7 @@ from zoo.errors import ZooError
 
 GROUPS = {"model": "zoo.models", "datamodule": "zoo.datamodules", "feature": "zoo.features"}
 # Metadata a plugin class may declare as attributes instead of a registry.yaml entry.
-METADATA_ATTRIBUTES = ("task", "summary", "default_data", "config", "paper", "reference_results", "gives")
+METADATA_ATTRIBUTES = ("task", "summary", "default_data", "config", "paper", "reference_results", "gives", "budget")
 
 
 @dataclass

@@ -8,11 +8,15 @@ size the model from the data and refuse a model that needs paired or unpaired ba
 from __future__ import annotations
 
 import os
+import warnings
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from torchdata.stateful_dataloader import StatefulDataLoader
+
+# torchdata 0.11 calls a torch function that torch now flags as deprecated, once per loader: not the user's concern.
+warnings.filterwarnings("ignore", message="'set_vital' is deprecated")
 
 
 def split_indices(n: int, fractions: tuple[float, ...], seed: int) -> list[list[int]]:
