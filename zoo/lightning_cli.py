@@ -174,8 +174,61 @@ class RunConfigCallback(SaveConfigCallback):
                 logger.experiment.config.update({"zoo": resolved}, allow_val_change=True)
 
 
+def _class_options(class_paths: list[str]) -> list[str]:
+    """``--model.NAME`` / ``--data.NAME`` for each argument of the named classes, for close matches of a typo."""
+    import inspect
+
+    options = []
+    for class_path in class_paths:
+        try:
+            cls = _import_class(class_path)
+            parameters = list(inspect.signature(cls.__init__).parameters)[1:]
+        except (ZooError, TypeError, ValueError):
+            continue
+        from lightning.pytorch import LightningDataModule
+
+        group = "--data" if issubclass(cls, LightningDataModule) else "--model"
+        options += [f"{group}.{name}" for name in parameters]
+    return options
+
+
+class ZooArgumentParser(LightningArgumentParser):
+    """Parse errors take the zoo's one error path: a ZooError of one line that names the option and the value.
+
+    jsonargparse's own inner parsers (``exit_on_error=False``) keep raising ArgumentError, which it catches
+    while it tries each type of a union; only the parsers that would print and exit report here.
+    """
+
+    zoo_argv: list[str] = []
+
+    def error(self, message: str, ex: Exception | None = None):
+        from argparse import ArgumentError
+
+        from zoo.parse_errors import classes_named, condense
+
+        if not self.exit_on_error:
+            super().error(message, ex)
+        argv = self.zoo_argv
+        named = [value for option in ("--model", "--data") if "." in (value := _last_value(argv, option) or "")
+                 and not value.endswith((".yaml", ".yml", ".json"))]
+        options = _class_options(named + classes_named(message)) + list(self._option_string_actions)
+        subcommand = self.prog.replace(" [options]", "").split()[-1]
+        if self._subcommands_action is not None:  # the root parser: what the subcommands accept
+            for parser in self._subcommands_action._name_parser_map.values():
+                options += parser._option_string_actions
+            subcommand = argv[0] if argv and argv[0] in self._subcommands_action._name_parser_map else None
+        hint = f"zoo {subcommand} --help" if subcommand else "zoo --help"
+        line = condense(message, options, subcommand, _last_value(argv, "--config") or _last_value(argv, "-c"))
+        raise ZooError(f"{line} (see `{hint}`)") from ArgumentError(None, message)
+
+
 class ZooCLI(LightningCLI):
     """LightningCLI in subclass mode, wired to the registry and the zoo's conventions."""
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        for each in (parser, *getattr(self, "_subcommand_parsers", {}).values()):
+            each.zoo_argv = list(args) if isinstance(args, list) else []  # ZooArgumentParser.error suggests from it
+        super().parse_arguments(parser, args)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # Shapes flow from data to model: `--model dcgan --data cifar10` builds a 3x32x32 DCGAN.
@@ -242,6 +295,7 @@ def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
         trainer_defaults={"default_root_dir": RUNS_DIR},
         seed_everything_default=0,
         save_config_callback=RunConfigCallback,
+        parser_class=ZooArgumentParser,
         parser_kwargs={"prog": "zoo"},
         args=argv,
         run=run,
