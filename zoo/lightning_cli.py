@@ -17,6 +17,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from zoo import registry
 from zoo.callbacks import RunCheckpoint, SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
+from zoo.guards import NonFiniteGuard
 from zoo.metrics.fid import FIDCallback
 
 RUNS_DIR = "runs"
@@ -240,6 +241,8 @@ class ZooCLI(LightningCLI):
         parser.add_lightning_class_args(FIDCallback, "fid")
         parser.add_lightning_class_args(SampleGridCallback, "samples")
         parser.add_lightning_class_args(TranslationGridCallback, "translations")
+        # A NaN or Inf in a logged loss or a gradient stops the run, keeping the weights from before it.
+        parser.add_lightning_class_args(NonFiniteGuard, "nan")
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand) if self.subcommand else self.config
