@@ -241,11 +241,19 @@ def _zoo_error_behind(error: BaseException) -> ZooError | None:
     return None
 
 
+def _one_line(message: str) -> str:
+    """A ZooError raised in a DataLoader worker comes back holding the worker's traceback: keep its last line."""
+    if "Original Traceback" not in message:
+        return message
+    last = message.strip().splitlines()[-1]
+    return last.split("Error: ", 1)[1] if "Error: " in last else last
+
+
 def _user_error(error: Exception) -> str | None:
     """The one line for an exception that is the user's to fix, or None for a bug (which keeps its traceback)."""
     cause = _zoo_error_behind(error)
     if cause is not None:  # raised in a model's or datamodule's __init__, wrapped by jsonargparse
-        return str(cause)
+        return _one_line(str(cause))
     # W&B refusing to start (no login, no network) is the user's set-up, not a bug: one line with the fix.
     if type(error).__module__.startswith("wandb") and type(error).__name__ == "UsageError":
         return (f"Weights & Biases: {str(error).strip().splitlines()[0]} "
@@ -290,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             run_cli(argv)
     except Exception as error:
-        message = str(error) if isinstance(error, ZooError) else _user_error(error)
+        message = _one_line(str(error)) if isinstance(error, ZooError) else _user_error(error)
         if message is None:
             raise
         if debug:

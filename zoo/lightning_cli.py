@@ -6,6 +6,7 @@ that trains, so ``zoo list`` and ``zoo info`` start without importing Lightning.
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -173,6 +174,17 @@ class RunConfigCallback(SaveConfigCallback):
             if isinstance(logger, WandbLogger):
                 resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
                 logger.experiment.config.update({"zoo": resolved}, allow_val_change=True)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        """A run that failed before its first step leaves no folder behind, so the next run keeps its number."""
+        if trainer.global_step > 0 or not trainer.is_global_zero:
+            return
+        run_dir = run_directory(trainer)
+        if not run_dir.is_dir() or any(run_dir.rglob("*.ckpt")):
+            return
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if run_dir.parent.is_dir() and not any(run_dir.parent.iterdir()):  # runs/<model>/, if this was its only run
+            run_dir.parent.rmdir()
 
 
 def _class_options(class_paths: list[str]) -> list[str]:
