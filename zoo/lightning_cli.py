@@ -119,6 +119,33 @@ def check_batch_kinds(model_class: type, data_class: type) -> None:
         raise ZooError(f"{model_name} needs {needs} data; {data_name} gives {gives}; try --data {suggestion}")
 
 
+# --ckpt_path values that Lightning resolves itself rather than reading a file.
+_LIGHTNING_CKPT_PATHS = ("last", "best", "hpc", "registry")
+
+
+def check_ckpt_path(config: Any) -> None:
+    """``--ckpt_path`` names a readable checkpoint of the model being run, from a zoo that knows its hyper-parameters."""
+    from zoo.checkpoints import check_hyperparameters, read_checkpoint
+
+    ckpt_path = config.get("ckpt_path")
+    if not ckpt_path or str(ckpt_path) in _LIGHTNING_CKPT_PATHS or "://" in str(ckpt_path) or str(
+            ckpt_path).startswith("registry:"):
+        return
+    path = Path(ckpt_path).expanduser()
+    checkpoint = read_checkpoint(path)
+    stored = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    if stored is None:
+        return
+    asked = _class_of(config, "model")
+    stored_class = _import_class(stored)
+    if asked is not None and asked is not stored_class:
+        asked_name = registry.name_of(asked, "model") or asked.__name__
+        stored_name = registry.name_of(stored_class, "model") or stored_class.__name__
+        raise ZooError(f"--ckpt_path {ckpt_path} holds a {stored_name} checkpoint, but --model is {asked_name}; "
+                       f"give a {asked_name} checkpoint, or --model {stored_name}")
+    check_hyperparameters(stored_class, checkpoint, path)
+
+
 def uses_manual_optimization(model: Any) -> bool:
     return getattr(model, "automatic_optimization", True) is False
 
@@ -255,6 +282,13 @@ class ZooCLI(LightningCLI):
         parser.add_lightning_class_args(TranslationGridCallback, "translations")
         # A NaN or Inf in a logged loss or a gradient stops the run, keeping the weights from before it.
         parser.add_lightning_class_args(NonFiniteGuard, "nan")
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning replaces the model's config with the class and hyper-parameters the checkpoint holds, so
+        # `--model vae --ckpt_path gan.ckpt` would quietly train a GAN: check the checkpoint before it does.
+        if self.config.get("subcommand"):
+            check_ckpt_path(self.config[self.config.subcommand])
+        super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand) if self.subcommand else self.config
