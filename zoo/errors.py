@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
+from typing import NoReturn
 
 
 class ZooError(Exception):
@@ -11,6 +13,13 @@ class ZooError(Exception):
     The message must name the bad value and say what was expected; the CLI prints
     it as ``zoo: error: <message>`` and exits with status 2.
     """
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse for the zoo's own commands: a mistake takes the one error path, naming the command's --help."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ZooError(f"{message} (see `{self.prog} --help`)")
 
 
 def _check(bound: str, holds, values: dict[str, float | Sequence[float] | None]) -> None:
