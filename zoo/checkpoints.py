@@ -23,8 +23,10 @@ def read_checkpoint(path: Path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a file that is not a checkpoint
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ZooError(f"{path} is not a readable Lightning checkpoint ({type(exc).__name__}: {first_line})") from exc
+        # The first sentence: torch's weights-only refusal goes on to suggest weights_only=False, which is unsafe.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0].rstrip(".")
+        raise ZooError(f"{path} is not a readable Lightning checkpoint ({type(exc).__name__}: {first}); the zoo "
+                       "loads only tensors and plain data (torch.load(weights_only=True))") from exc
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ZooError(f"{path} is not a Lightning checkpoint (it holds no state_dict)")
     return checkpoint

@@ -30,6 +30,25 @@ def _close(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean {', '.join(matches)}?" if matches else ""
 
 
+_YAML_MARK = re.compile(r'in ".*", line (\d+), column (\d+)$')
+
+
+def _yaml_error(report: str, config: str | None) -> str:
+    """PyYAML's report (context, its mark, problem, its mark) as one line that leads with the problem's line."""
+    where = f"--config {config}" if config else "--config"
+    lines = [line.strip() for line in report.strip().splitlines() if line.strip()]
+    marks = [index for index, line in enumerate(lines) if _YAML_MARK.match(line)]
+    if not marks:
+        return f"{where}: YAML syntax error: {' '.join(lines)}"
+    line, column = _YAML_MARK.match(lines[marks[-1]]).groups()
+    problem = lines[marks[-1] - 1] if marks[-1] > 0 else "invalid YAML"
+    context = ""
+    if len(marks) > 1 and marks[0] > 0:  # "while parsing a flow sequence" and where that began
+        context_line, context_column = _YAML_MARK.match(lines[marks[0]]).groups()
+        context = f" ({lines[marks[0] - 1]} that starts at line {context_line}, column {context_column})"
+    return f"{where}: YAML syntax error at line {line}, column {column}: {problem}{context}"
+
+
 def classes_named(message: str) -> list[str]:
     """The class paths a jsonargparse error names (``Problem with given class_path '...'``)."""
     return re.findall(r"class_path '([\w.]+)'", message)
@@ -46,10 +65,8 @@ def condense(message: str, options: Iterable[str] = (), subcommand: str | None =
     lines = [line for line in message.strip().splitlines() if line.strip()]
     if not lines:
         return "could not parse the arguments"
-    if match := re.search(r"Problems parsing config: (.*)\n(.*)\n.*line (\d+), column (\d+)", message):
-        where = f"--config {config}" if config else "--config"
-        return (f"{where}: YAML syntax error at line {match.group(3)}, column {match.group(4)}: "
-                f"{match.group(2).strip()} ({match.group(1).strip()})")
+    if "Problems parsing config:" in message:
+        return _yaml_error(message.split("Problems parsing config:", 1)[1], config)
     keys = _KEY.findall(message)
     # `--model.latent_dim abc` arrives as key "model" with a nested key "latent_dim"; `--trainer.max_epochs x` as one.
     flag = "--" + ".".join(dict.fromkeys(keys)) if keys else None
