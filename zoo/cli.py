@@ -274,7 +274,7 @@ def _check_command(argv: list[str]) -> None:
     known = [*TRAINER_SUBCOMMANDS, *COMMANDS]
     close = difflib.get_close_matches(command, known, n=3, cutoff=0.6)
     suggestion = f"did you mean {', '.join(close)}? " if close else ""
-    raise ZooError(f"unknown command '{command}'; {suggestion}(commands: {', '.join(known)}; see `zoo --help`)")
+    raise ZooError(f"unknown command '{command}'; {suggestion}(`zoo --help` lists the commands)")
 
 
 def debug_wanted(argv: list[str]) -> tuple[bool, list[str]]:

@@ -210,8 +210,12 @@ class RunConfigCallback(SaveConfigCallback):
         if not run_dir.is_dir() or any(run_dir.rglob("*.ckpt")):
             return
         shutil.rmtree(run_dir, ignore_errors=True)
-        if run_dir.parent.is_dir() and not any(run_dir.parent.iterdir()):  # runs/<model>/, if this was its only run
-            run_dir.parent.rmdir()
+        # runs/<model>/ and runs/ too, when this run made them: up to the folder the logger writes under.
+        save_dir = Path(getattr(trainer.logger, "save_dir", None) or trainer.default_root_dir).resolve()
+        for folder in run_dir.resolve().parents:
+            if not folder.is_relative_to(save_dir) or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
 
 
 def _class_options(class_paths: list[str]) -> list[str]:
