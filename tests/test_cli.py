@@ -33,7 +33,7 @@ def test_second_run_gets_its_own_folder_instead_of_refusing(tmp_path):
     assert (tmp_path / "runs/vae/version_1/checkpoints/last.ckpt").exists()
 
 
-def test_interrupted_run_resumes_from_last_checkpoint(tmp_path):
+def test_a_finished_run_trains_on_from_its_last_checkpoint_for_more_epochs(tmp_path):
     run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER], cwd=tmp_path)
     last = tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt"
     resumed = [*FAST_TRAINER]

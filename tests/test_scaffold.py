@@ -52,7 +52,7 @@ def test_the_package_declares_its_model_in_the_zoo_models_group(tmp_path, capsys
     assert "class_path: zoo.data.digits.DigitsDataModule" in config
 
 
-def test_translation_scaffolds_train_on_paired_data_out_of_the_box():
+def test_translation_scaffolds_default_to_the_super_resolution_data():
     assert TASKS["translation"][2] == "super_resolution"
     assert PluginSpec("t", "translation").substitutions()["data_class_path"] == (
         "zoo.data.super_resolution.SuperResolutionDataModule")
