@@ -124,26 +124,30 @@ _LIGHTNING_CKPT_PATHS = ("last", "best", "hpc", "registry")
 
 
 def check_ckpt_path(config: Any) -> None:
-    """``--ckpt_path`` names a readable checkpoint of the model being run, from a zoo that knows its hyper-parameters."""
+    """``--ckpt_path`` names a readable checkpoint of the model being run, from a zoo that knows its hyper-parameters.
+
+    The class path a checkpoint names is compared as text and never imported here (a checkpoint is a file from
+    anywhere); the hyper-parameters are checked against the class the user asked for, or a registered one.
+    """
     from zoo.checkpoints import check_hyperparameters, read_checkpoint
 
-    ckpt_path = config.get("ckpt_path")
-    if not ckpt_path or str(ckpt_path) in _LIGHTNING_CKPT_PATHS or "://" in str(ckpt_path) or str(
-            ckpt_path).startswith("registry:"):
+    ckpt_path = str(config.get("ckpt_path") or "")
+    if not ckpt_path or ckpt_path in _LIGHTNING_CKPT_PATHS or ckpt_path.startswith("registry:") or "://" in ckpt_path:
         return
-    path = Path(ckpt_path).expanduser()
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(Path(ckpt_path).expanduser())
     stored = checkpoint.get("hyper_parameters", {}).get("_class_path")
-    if stored is None:
+    if stored is None:  # saved through the Python API: Lightning loads it into the model given
         return
+    registered = {entry.target.replace(":", "."): entry for entry in registry.entries("model").values()}
+    stored_name = registered[stored].name if stored in registered else stored
     asked = _class_of(config, "model")
-    stored_class = _import_class(stored)
-    if asked is not None and asked is not stored_class:
+    if asked is not None and f"{asked.__module__}.{asked.__qualname__}" != stored:
         asked_name = registry.name_of(asked, "model") or asked.__name__
-        stored_name = registry.name_of(stored_class, "model") or stored_class.__name__
         raise ZooError(f"--ckpt_path {ckpt_path} holds a {stored_name} checkpoint, but --model is {asked_name}; "
                        f"give a {asked_name} checkpoint, or --model {stored_name}")
-    check_hyperparameters(stored_class, checkpoint, path)
+    model_class = asked or (registered[stored].load() if stored in registered else None)
+    if model_class is not None:
+        check_hyperparameters(model_class, checkpoint, Path(ckpt_path))
 
 
 def uses_manual_optimization(model: Any) -> bool:
