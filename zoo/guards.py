@@ -82,9 +82,14 @@ class NonFiniteGuard(Callback):
                            ) -> None:
         if not self.enabled:
             return
-        bad = {name: float(value) for name, value in trainer.callback_metrics.items()
-               if not name.startswith(EVALUATION_PREFIXES) and torch.is_tensor(value) and value.numel() == 1
-               and not math.isfinite(float(value))}
+        # This step's values: not evaluation metrics, nor epoch means (one skipped NaN step makes its epoch's mean
+        # NaN, which would then stop the next epoch at its first batch).
+        logged = {name: value for name, value in trainer.callback_metrics.items()
+                  if torch.is_tensor(value) and value.numel() == 1
+                  and not name.startswith(EVALUATION_PREFIXES) and not name.endswith("_epoch")}
+        finite = torch.stack([value.float() for value in logged.values()]).isfinite().all() if logged else True
+        bad = {} if bool(finite) else {name: float(value) for name, value in logged.items()  # one sync per step
+                                        if not math.isfinite(float(value))}
         is_bad = bool(bad or self._bad_gradients)
         if trainer.world_size > 1:  # every rank must take the same way out, or one waits forever on the others
             is_bad = trainer.strategy.reduce_boolean_decision(is_bad, all=False)
