@@ -41,8 +41,9 @@ def test_every_builtin_model_is_installed_loads_and_agrees_with_the_catalogue(na
     import lightning as L
 
     assert issubclass(cls, L.LightningModule)
-    assert getattr(cls, "task", None) in (None, CATALOGUE["models"][name]["task"], "generation"), (
-        f"{name}: class says task={cls.task!r}, registry.yaml says {CATALOGUE['models'][name]['task']!r}")
+    assert getattr(cls, "task", None) == CATALOGUE["models"][name]["task"], (
+        f"{name}: class says task={getattr(cls, 'task', None)!r}, registry.yaml says "
+        f"{CATALOGUE['models'][name]['task']!r}")
     assert (REPO / CATALOGUE["models"][name]["config"]).exists(), f"{name}: its default config is missing"
 
 

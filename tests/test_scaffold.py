@@ -32,11 +32,11 @@ def test_each_task_scaffold_installs_and_passes_its_own_tests(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib", *test_folders],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PYTHONPATH": str(target)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))},
     )
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert "13 passed" in summary, summary  # 4 generation + 4 reconstruction + 5 translation tests
+    assert "16 passed" in summary, summary  # 5 generation + 5 reconstruction + 6 translation tests
 
 
 def test_the_package_declares_its_model_in_the_zoo_models_group(tmp_path, capsys):
@@ -52,7 +52,7 @@ def test_the_package_declares_its_model_in_the_zoo_models_group(tmp_path, capsys
     assert "class_path: zoo.data.digits.DigitsDataModule" in config
 
 
-def test_translation_scaffolds_train_on_paired_data_out_of_the_box():
+def test_translation_scaffolds_default_to_the_super_resolution_data():
     assert TASKS["translation"][2] == "super_resolution"
     assert PluginSpec("t", "translation").substitutions()["data_class_path"] == (
         "zoo.data.super_resolution.SuperResolutionDataModule")

@@ -27,20 +27,49 @@ def newest_checkpoint(path: Path) -> Path:
     return found[-1]
 
 
-def _read_checkpoint(path: Path) -> dict:
+def read_checkpoint(path: Path) -> dict:
+    """The checkpoint's contents (tensors and plain data only: ``weights_only=True``), or a one-line ZooError."""
     if not path.is_file():
         raise ZooError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a file that is not a checkpoint
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ZooError(f"{path} is not a readable Lightning checkpoint ({type(exc).__name__}: {first_line})") from exc
+        # The first sentence: torch's weights-only refusal goes on to suggest weights_only=False, which is unsafe.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0].rstrip(".")
+        raise ZooError(f"{path} is not a readable Lightning checkpoint ({type(exc).__name__}: {first}); the zoo "
+                       "loads only tensors and plain data (torch.load(weights_only=True))") from exc
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ZooError(f"{path} is not a Lightning checkpoint (it holds no state_dict)")
+    return checkpoint
+
+
+def check_hyperparameters(cls: type, checkpoint: dict, path: Path) -> None:
+    """Refuse a checkpoint whose hyper-parameters ``cls`` does not take: one written by a newer zoo.
+
+    Lightning drops such keys without a word, and the model would come back built differently from the
+    one that was trained.
+    """
+    import inspect
+
+    accepted = set(list(inspect.signature(cls.__init__).parameters)[1:])
+    stored = [name for name in checkpoint.get("hyper_parameters", {}) if not name.startswith("_")]
+    unknown = [name for name in stored if name not in accepted]
+    if unknown:
+        name = registry.name_of(cls, "model") or cls.__name__
+        raise ZooError(f"checkpoint {path} has hyper-parameter(s) {', '.join(unknown)} that {name} in this zoo "
+                       f"does not know (zoo {_zoo_version()}); it was written by a newer zoo: upgrade zoo to load it")
+
+
+def _zoo_version() -> str:
+    from zoo import __version__
+
+    return __version__
 
 
 def load_model(path: str | Path):
     """The LightningModule stored in a checkpoint, in eval mode on the CPU; its class found as the module says."""
     path = newest_checkpoint(Path(path).expanduser())
-    checkpoint = _read_checkpoint(path)
+    checkpoint = read_checkpoint(path)
     class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
     entries = registry.entries("model")
     if class_path is not None:
@@ -59,6 +88,8 @@ def load_model(path: str | Path):
         except ZooError as exc:
             failures.append(str(exc))
             continue
+        if class_path is not None:
+            check_hyperparameters(cls, checkpoint, path)
         try:
             model = cls.load_from_checkpoint(path, map_location="cpu")
         except Exception as exc:  # a model of another class fails to load its state or its hyper-parameters

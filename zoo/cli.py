@@ -7,9 +7,11 @@ by :func:`main` as one line (``zoo: error: ...``) with exit status 2: the one er
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -202,6 +204,7 @@ def print_overview(file=sys.stdout) -> None:
     for name, summary in COMMAND_SUMMARIES.items():
         print(f"  {name:<{width}}  {summary}", file=file)
     print("\n  --quiet (or ZOO_QUIET=1) before any command: no progress bars or info lines.", file=file)
+    print("  --debug (or ZOO_DEBUG=1): a traceback with any error, for a bug report.", file=file)
     print("  Guide: docs/guide.md", file=file)
 
 
@@ -238,8 +241,53 @@ def _zoo_error_behind(error: BaseException) -> ZooError | None:
     return None
 
 
+def _one_line(message: str) -> str:
+    """A ZooError raised in a DataLoader worker comes back holding the worker's traceback: keep its last line."""
+    if "Original Traceback" not in message:
+        return message
+    last = message.strip().splitlines()[-1]
+    return last.split("Error: ", 1)[1] if "Error: " in last else last
+
+
+def _user_error(error: Exception) -> str | None:
+    """The one line for an exception that is the user's to fix, or None for a bug (which keeps its traceback)."""
+    cause = _zoo_error_behind(error)
+    if cause is not None:  # raised in a model's or datamodule's __init__, wrapped by jsonargparse
+        return _one_line(str(cause))
+    # W&B refusing to start (no login, no network) is the user's set-up, not a bug: one line with the fix.
+    if type(error).__module__.startswith("wandb") and type(error).__name__ == "UsageError":
+        return (f"Weights & Biases: {str(error).strip().splitlines()[0]} "
+                "(or set WANDB_MODE=offline to log locally and `wandb sync` later)")
+    # An optimizer given from the command line or a config (`--model.optimizer_g.init_args.lr -1`) checks its
+    # own arguments when the trainer builds it; torch's message names the value.
+    frames = traceback.extract_tb(error.__traceback__)
+    if isinstance(error, ValueError) and frames and "torch/optim/" in frames[-1].filename.replace("\\", "/"):
+        return f"the optimizer refused its arguments: {str(error).strip()} (see the model's optimizer_* options)"
+    return None
+
+
+def _check_command(argv: list[str]) -> None:
+    """An unknown command, in one line with the close matches, before LightningCLI's own usage text."""
+    command = argv[0]
+    if command.startswith("-") or command in COMMANDS or command in TRAINER_SUBCOMMANDS:
+        return
+    known = [*TRAINER_SUBCOMMANDS, *COMMANDS]
+    close = difflib.get_close_matches(command, known, n=3, cutoff=0.6)
+    suggestion = f"did you mean {', '.join(close)}? " if close else ""
+    raise ZooError(f"unknown command '{command}'; {suggestion}(`zoo --help` lists the commands)")
+
+
+def debug_wanted(argv: list[str]) -> tuple[bool, list[str]]:
+    """``--debug`` anywhere (or ZOO_DEBUG=1): a traceback with every error, for bug reports."""
+    import os
+
+    wanted = "--debug" in argv or os.environ.get("ZOO_DEBUG", "") not in ("", "0")
+    return wanted, [token for token in argv if token != "--debug"]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = quiet(list(sys.argv[1:] if argv is None else argv))
+    debug, argv = debug_wanted(list(sys.argv[1:] if argv is None else argv))
+    argv = quiet(argv)
     if argv[:1] in (["--version"], ["-V"]):
         from zoo import __version__
 
@@ -249,24 +297,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         print_overview(sys.stdout if argv else sys.stderr)
         raise SystemExit(0 if argv else 2)
     try:
-        if argv and argv[0] in COMMANDS:
+        _check_command(argv)
+        if argv[0] in COMMANDS:
             COMMANDS[argv[0]](argv[1:])
         else:
             run_cli(argv)
-    except ZooError as error:
-        print(f"zoo: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
     except Exception as error:
-        cause = _zoo_error_behind(error)
-        if cause is not None:  # raised in a model's or datamodule's __init__, wrapped by jsonargparse
-            print(f"zoo: error: {cause}", file=sys.stderr)
-            raise SystemExit(2) from None
-        # W&B refusing to start (no login, no network) is the user's set-up, not a bug: one line with the fix.
-        if type(error).__module__.startswith("wandb") and type(error).__name__ == "UsageError":
-            print(f"zoo: error: Weights & Biases: {str(error).strip().splitlines()[0]} "
-                  "(or set WANDB_MODE=offline to log locally and `wandb sync` later)", file=sys.stderr)
-            raise SystemExit(2) from None
-        raise
+        message = _one_line(str(error)) if isinstance(error, ZooError) else _user_error(error)
+        if message is None:
+            raise
+        if debug:
+            traceback.print_exception(error, file=sys.stderr)
+        print(f"zoo: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

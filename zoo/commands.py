@@ -14,7 +14,6 @@ line saying what the command needs and which models have it.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from pathlib import Path
 import torch
 
 from zoo import registry
-from zoo.errors import ZooError
+from zoo.errors import CommandParser, ZooError
 
 INTERFACE_OF = {"sample": "sample", "encode": "encode", "score": "anomaly_score"}
 
@@ -50,6 +49,21 @@ def load_for(command: str, checkpoint: str):
     return model
 
 
+def writable_folder(folder: Path, out: str) -> None:
+    """Make the folder ``--out`` writes into, or fail in one line before the model has done any work."""
+    import tempfile
+
+    blocking = next((parent for parent in (folder, *folder.parents) if parent.exists()), folder)
+    if not blocking.is_dir():
+        raise ZooError(f"--out {out}: cannot write into {folder}: {blocking} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ZooError(f"--out {out}: cannot write into {folder} ({exc.strerror or type(exc).__name__})") from exc
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -60,7 +74,7 @@ def _device(name: str) -> torch.device:
 
 
 def command_sample(argv: Sequence[str]) -> list[Path]:
-    parser = argparse.ArgumentParser(prog="zoo sample", description="Draw images from a generative checkpoint.")
+    parser = CommandParser(prog="zoo sample", description="Draw images from a generative checkpoint.")
     parser.add_argument("--ckpt", required=True, help="checkpoint of a model with sample() (GANs, VAE)")
     parser.add_argument("-n", "--num", type=int, default=64, help="how many images (default 64)")
     parser.add_argument("--out", required=True,
@@ -72,6 +86,11 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
     args = parser.parse_args(list(argv))
     if args.num < 1:
         raise ZooError(f"-n must be at least 1, got {args.num}")
+    out = Path(args.out)
+    to_folder = args.out.endswith(("/", "\\")) or out.is_dir()
+    if not to_folder and out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ZooError(f"--out {args.out}: give an image file (.png, .jpg) for a grid, or a folder ending in /")
+    writable_folder(out if to_folder else out.parent, args.out)
     from torchvision.utils import make_grid, save_image
 
     model = load_for("sample", args.ckpt).to(_device(args.device))
@@ -81,17 +100,12 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
             model.sample(min(args.batch_size, args.num - start), generator=generator).float().cpu().clamp(0, 1)
             for start in range(0, args.num, args.batch_size)
         ])
-    out = Path(args.out)
-    if args.out.endswith(("/", "\\")) or out.is_dir():
-        out.mkdir(parents=True, exist_ok=True)
+    if to_folder:
         written = [out / f"sample_{index:05d}.png" for index in range(len(images))]
         for image, path in zip(images, written):
             save_image(image, path)
         print(f"wrote {len(written)} images to {out}/")
         return written
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise ZooError(f"--out {args.out}: give an image file (.png, .jpg) for a grid, or a folder ending in /")
-    out.parent.mkdir(parents=True, exist_ok=True)
     nrow = args.nrow or math.ceil(math.sqrt(len(images)))
     save_image(make_grid(images, nrow=nrow, padding=2, pad_value=1.0), out)
     print(f"wrote a grid of {len(images)} samples to {out}")
@@ -114,7 +128,9 @@ def build_datamodule(data_args: Sequence[str]):
     try:
         config = parser.parse_args(resolve_names(data_args))
     except Exception as error:  # jsonargparse's ArgumentError: the message names the bad option
-        raise ZooError(f"bad --data options: {str(error).strip().splitlines()[0]}") from error
+        from zoo.parse_errors import condense
+
+        raise ZooError(condense(str(error))) from error
     return parser.instantiate_classes(config).data
 
 
@@ -162,8 +178,8 @@ def _split_files(datamodule, split: str) -> list[str] | None:
     return [str(path) for part in (SPLITS if split == "all" else (split,)) for path in files(part)]
 
 
-def _data_parser(prog: str, description: str, out_help: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description,
+def _data_parser(prog: str, description: str, out_help: str) -> CommandParser:
+    parser = CommandParser(prog=prog, description=description,
                                      epilog="Any --data.OPTION VALUE of the datamodule is accepted, as in `zoo fit`.")
     parser.add_argument("--ckpt", required=True)
     parser.add_argument("--data", required=True, help="datamodule name, class name or class path (see `zoo list`)")

@@ -7,6 +7,7 @@ that trains, so ``zoo list`` and ``zoo info`` start without importing Lightning.
 from __future__ import annotations
 
 import logging
+import shutil
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from zoo import registry
 from zoo.callbacks import DistinctRankNoise, RunCheckpoint, RunSummary, SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
+from zoo.guards import NonFiniteGuard
 from zoo.metrics.fid import FIDCallback
 
 RUNS_DIR = "runs"
@@ -141,6 +143,37 @@ def apply_default_budget(trainer_config: Any, model_class: type) -> None:
                    "--trainer.max_epochs or --trainer.max_steps sets another")
 
 
+# --ckpt_path values that Lightning resolves itself rather than reading a file.
+_LIGHTNING_CKPT_PATHS = ("last", "best", "hpc", "registry")
+
+
+def check_ckpt_path(config: Any) -> None:
+    """``--ckpt_path`` names a readable checkpoint of the model being run, from a zoo that knows its hyper-parameters.
+
+    The class path a checkpoint names is compared as text and never imported here (a checkpoint is a file from
+    anywhere); the hyper-parameters are checked against the class the user asked for, or a registered one.
+    """
+    from zoo.checkpoints import check_hyperparameters, read_checkpoint
+
+    ckpt_path = str(config.get("ckpt_path") or "")
+    if not ckpt_path or ckpt_path in _LIGHTNING_CKPT_PATHS or ckpt_path.startswith("registry:") or "://" in ckpt_path:
+        return
+    checkpoint = read_checkpoint(Path(ckpt_path).expanduser())
+    stored = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    if stored is None:  # saved through the Python API: Lightning loads it into the model given
+        return
+    registered = {entry.target.replace(":", "."): entry for entry in registry.entries("model").values()}
+    stored_name = registered[stored].name if stored in registered else stored
+    asked = _class_of(config, "model")
+    if asked is not None and f"{asked.__module__}.{asked.__qualname__}" != stored:
+        asked_name = registry.name_of(asked, "model") or asked.__name__
+        raise ZooError(f"--ckpt_path {ckpt_path} holds a {stored_name} checkpoint, but --model is {asked_name}; "
+                       f"give a {asked_name} checkpoint, or --model {stored_name}")
+    model_class = asked or (registered[stored].load() if stored in registered else None)
+    if model_class is not None:
+        check_hyperparameters(model_class, checkpoint, Path(ckpt_path))
+
+
 def uses_manual_optimization(model: Any) -> bool:
     return getattr(model, "automatic_optimization", True) is False
 
@@ -197,9 +230,77 @@ class RunConfigCallback(SaveConfigCallback):
                 resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
                 logger.experiment.config.update({"zoo": resolved}, allow_val_change=True)
 
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        """A run that failed before its first step leaves no folder behind, so the next run keeps its number."""
+        if trainer.global_step > 0 or not trainer.is_global_zero:
+            return
+        run_dir = run_directory(trainer)
+        if not run_dir.is_dir() or any(run_dir.rglob("*.ckpt")):
+            return
+        shutil.rmtree(run_dir, ignore_errors=True)
+        # runs/<model>/ and runs/ too, when this run made them: up to the folder the logger writes under.
+        save_dir = Path(getattr(trainer.logger, "save_dir", None) or trainer.default_root_dir).resolve()
+        for folder in run_dir.resolve().parents:
+            if not folder.is_relative_to(save_dir) or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+
+
+def _class_options(class_paths: list[str]) -> list[str]:
+    """``--model.NAME`` / ``--data.NAME`` for each argument of the named classes, for close matches of a typo."""
+    import inspect
+
+    options = []
+    for class_path in class_paths:
+        try:
+            cls = _import_class(class_path)
+            parameters = list(inspect.signature(cls.__init__).parameters)[1:]
+        except (ZooError, TypeError, ValueError):
+            continue
+        from lightning.pytorch import LightningDataModule
+
+        group = "--data" if issubclass(cls, LightningDataModule) else "--model"
+        options += [f"{group}.{name}" for name in parameters]
+    return options
+
+
+class ZooArgumentParser(LightningArgumentParser):
+    """Parse errors take the zoo's one error path: a ZooError of one line that names the option and the value.
+
+    jsonargparse's own inner parsers (``exit_on_error=False``) keep raising ArgumentError, which it catches
+    while it tries each type of a union; only the parsers that would print and exit report here.
+    """
+
+    zoo_argv: list[str] = []
+
+    def error(self, message: str, ex: Exception | None = None):
+        from argparse import ArgumentError
+
+        from zoo.parse_errors import classes_named, condense
+
+        if not self.exit_on_error:
+            super().error(message, ex)
+        argv = self.zoo_argv
+        named = [value for option in ("--model", "--data") if "." in (value := _last_value(argv, option) or "")
+                 and not value.endswith((".yaml", ".yml", ".json"))]
+        options = _class_options(named + classes_named(message)) + list(self._option_string_actions)
+        subcommand = self.prog.replace(" [options]", "").split()[-1]
+        if self._subcommands_action is not None:  # the root parser: what the subcommands accept
+            for parser in self._subcommands_action._name_parser_map.values():
+                options += parser._option_string_actions
+            subcommand = argv[0] if argv and argv[0] in self._subcommands_action._name_parser_map else None
+        hint = f"zoo {subcommand} --help" if subcommand else "zoo --help"
+        line = condense(message, options, subcommand, _last_value(argv, "--config") or _last_value(argv, "-c"))
+        raise ZooError(f"{line} (see `{hint}`)") from ArgumentError(None, message)
+
 
 class ZooCLI(LightningCLI):
     """LightningCLI in subclass mode, wired to the registry and the zoo's conventions."""
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        for each in (parser, *getattr(self, "_subcommand_parsers", {}).values()):
+            each.zoo_argv = list(args) if isinstance(args, list) else []  # ZooArgumentParser.error suggests from it
+        super().parse_arguments(parser, args)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # Shapes flow from data to model: `--model dcgan --data cifar10` builds a 3x32x32 DCGAN.
@@ -211,6 +312,15 @@ class ZooCLI(LightningCLI):
         parser.add_lightning_class_args(FIDCallback, "fid")
         parser.add_lightning_class_args(SampleGridCallback, "samples")
         parser.add_lightning_class_args(TranslationGridCallback, "translations")
+        # A NaN or Inf in a logged loss or a gradient stops the run, keeping the weights from before it.
+        parser.add_lightning_class_args(NonFiniteGuard, "nan")
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning replaces the model's config with the class and hyper-parameters the checkpoint holds, so
+        # `--model vae --ckpt_path gan.ckpt` would quietly train a GAN: check the checkpoint before it does.
+        if self.config.get("subcommand"):
+            check_ckpt_path(self.config[self.config.subcommand])
+        super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand) if self.subcommand else self.config
@@ -282,6 +392,7 @@ def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:
             trainer_defaults={"default_root_dir": RUNS_DIR},
             seed_everything_default=0,
             save_config_callback=RunConfigCallback,
+            parser_class=ZooArgumentParser,
             parser_kwargs={"prog": "zoo"},
             args=argv,
             run=run,

@@ -15,17 +15,15 @@ it through the zoo's own CLI. The templates are files under ``zoo/templates/plug
 
 from __future__ import annotations
 
-import argparse
 import keyword
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import NoReturn
 
 from zoo import registry
-from zoo.errors import ZooError
+from zoo.errors import CommandParser, ZooError
 
 TEMPLATES = Path(__file__).with_name("templates") / "plugin"
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
@@ -125,17 +123,9 @@ def write_plugin(path: Path, name: str, task: str) -> list[Path]:
     return written
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse whose mistakes take the zoo's one error path (a ZooError line, exit 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
-        raise ZooError(f"{message}; usage: {usage}")
-
-
 def command_new_plugin(argv: Sequence[str]) -> None:
     """``zoo new-plugin PATH --name NAME --task generation|reconstruction|translation``."""
-    parser = _ArgumentParser(
+    parser = CommandParser(
         prog="zoo new-plugin",
         description="Write a zoo plugin package: pyproject.toml with the entry point, a model, a config, tests.",
     )

@@ -12,7 +12,6 @@ the pixels uncompressed (fastest to read), "png" compresses them losslessly (sma
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ import torch
 
 from zoo import registry
 from zoo.data.streaming import METADATA_FILE, METADATA_FORMAT, METADATA_VERSION, SPLITS, is_remote
-from zoo.errors import ZooError
+from zoo.errors import CommandParser, ZooError
 
 
 class SplitSamples:
@@ -92,7 +91,7 @@ def command_prepare(argv: Sequence[str]) -> dict[str, Any]:
     from zoo.commands import _split_data_args, build_datamodule, split_dataset
 
     own, data_args = _split_data_args(argv)
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="zoo prepare", description="Write an image datamodule's train/val/test splits for --data streaming.",
         epilog="Any --data.OPTION VALUE of the datamodule is accepted, as in `zoo fit`.")
     parser.add_argument("--data", required=True, help="image datamodule name, class name or class path (`zoo list`)")

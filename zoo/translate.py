@@ -15,7 +15,6 @@ The model class comes from the checkpoint (:func:`zoo.checkpoints.load_model`).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from torchvision.transforms.v2 import functional as TF
 from zoo import registry
 from zoo.checkpoints import load_model
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
-from zoo.errors import ZooError
+from zoo.errors import CommandParser, ZooError
 
 
 def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, native_size: bool,
@@ -55,7 +54,7 @@ def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, nati
 
 def command_translate(argv: Sequence[str]) -> None:
     """``zoo translate --ckpt CKPT --input DIR --out DIR [--direction AtoB|BtoA] [--size model|native]``."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="zoo translate",
         description="Translate every image of a folder with a trained translation model (pix2pix, cyclegan, ...).",
     )

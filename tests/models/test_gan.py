@@ -24,7 +24,8 @@ def test_gan_fits_from_the_cli_in_bf16_mixed_precision_and_writes_a_checkpoint(t
     assert (run_dir / "checkpoints" / "epoch=0-step=4.ckpt").exists()
     with open(run_dir / "metrics.csv") as handle:
         validation = [row for row in csv.DictReader(handle) if row.get("val/d_real")]
-    assert validation and 0 < float(validation[-1]["val/d_real"]) < 1
+    # After a few steps the discriminator already tells real digits from fakes (any sigmoid is in (0, 1)).
+    assert validation and float(validation[-1]["val/d_real"]) > float(validation[-1]["val/d_fake"]) + 0.05
 
     model = GAN.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     images = model.sample(8)

@@ -16,8 +16,11 @@ from torch.utils.data import Dataset, Subset
 from torchvision.transforms.v2 import functional as TF
 
 from zoo.data.base import ImageDataModule, default_num_workers, split_indices
-from zoo.data.image_files import check_image_files, list_image_files, load_image
+from zoo.data.image_files import check_image_files, list_image_files, load_image, readable_images
 from zoo.errors import ZooError
+
+
+SKIP_BROKEN_HINT = "--data.skip_broken true leaves out files that do not decode"
 
 
 class ImageFiles(Dataset):
@@ -31,7 +34,10 @@ class ImageFiles(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = load_image(self.files[index], self.channels)
+        try:
+            image = load_image(self.files[index], self.channels)
+        except ZooError as error:  # a truncated file: its header was fine when the folder was checked
+            raise ZooError(f"{error}; {SKIP_BROKEN_HINT}") from None
         image = TF.resize(image, self.image_size, antialias=True)
         image = TF.center_crop(image, [self.image_size, self.image_size])
         return image.clamp_(0.0, 1.0), self.labels[index]
@@ -50,6 +56,7 @@ class ImageFolderDataModule(ImageDataModule):
         test_fraction: float = 0.1,
         num_workers: int = default_num_workers(),
         seed: int = 0,
+        skip_broken: bool = False,
     ) -> None:
         """
         Args:
@@ -61,6 +68,8 @@ class ImageFolderDataModule(ImageDataModule):
             test_fraction: share of images held out for testing (at least one image).
             num_workers: DataLoader worker processes decoding images.
             seed: seed of the split.
+            skip_broken: leave out files that do not decode (unreadable or truncated), counted in one warning;
+                this decodes every image once at setup. Without it the first broken file stops the run, by name.
         """
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         if image_size < 4:
@@ -72,6 +81,7 @@ class ImageFolderDataModule(ImageDataModule):
         self.channels = channels
         self.image_shape = (channels, image_size, image_size)
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.skip_broken = skip_broken
         self.dataset: ImageFiles | None = None
         self.class_names: list[str] = []
 
@@ -80,7 +90,13 @@ class ImageFolderDataModule(ImageDataModule):
             return
         root = Path(self.root).expanduser()
         files = list_image_files(root, recursive=True)
-        check_image_files(files)  # a broken file fails here, by name, not inside a worker
+        if self.skip_broken:
+            files = readable_images(files, str(root))
+        else:
+            try:
+                check_image_files(files)  # a broken header fails here, by name, not inside a worker
+            except ZooError as error:
+                raise ZooError(f"{error}; {SKIP_BROKEN_HINT}") from error
         top_folders = [path.relative_to(root).parts[0] for path in files if len(path.relative_to(root).parts) > 1]
         self.class_names = sorted(set(top_folders))
         if self.class_names:

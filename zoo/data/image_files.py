@@ -14,6 +14,7 @@ not a decode, so it stays cheap for folders larger than memory.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -71,6 +72,27 @@ def image_size_of(path: Path) -> tuple[int, int]:
 def check_image_files(paths: Iterable[Path]) -> list[tuple[int, int]]:
     """The (width, height) of each file, read from its header; a file that is not an image fails by name."""
     return [image_size_of(path) for path in paths]
+
+
+def readable_images(paths: Iterable[Path], where: str) -> list[Path]:
+    """The files that decode in full, with one warning that counts (and names the first of) those that do not.
+
+    Unlike :func:`check_image_files` it decodes every pixel, which finds truncated files too; that is a pass
+    over the whole dataset, paid only when a user asks to skip broken files.
+    """
+    readable, broken = [], []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+            readable.append(path)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            broken.append(f"{path} ({type(exc).__name__}: {exc})")
+    if broken:
+        warnings.warn(f"skipped {len(broken)} broken image file(s) in {where}, e.g. {broken[0]}", stacklevel=2)
+    if not readable:
+        raise ZooError(f"image folder {where} holds no readable images ({len(broken)} broken)")
+    return readable
 
 
 def load_image(path: str | Path, channels: int) -> torch.Tensor:

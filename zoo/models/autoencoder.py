@@ -15,6 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from zoo.errors import check_non_negative, check_positive
 from zoo.metrics.means import EvaluationMeans
 from zoo.metrics.reconstruction import ReconstructionMetrics
 from zoo.nn.autoencoding import Architecture, build_decoder, build_encoder
@@ -45,6 +46,7 @@ class Autoencoder(L.LightningModule):
             architecture: "dense" (flattened pixels) or "conv" (strided convolutions).
             lr: Adam learning rate.
         """
+        check_positive(image_shape=image_shape, latent_dim=latent_dim, hidden_dims=hidden_dims, lr=lr)
         super().__init__()
         self.save_hyperparameters()
         hidden = DEFAULT_HIDDEN[architecture] if hidden_dims is None else list(hidden_dims)

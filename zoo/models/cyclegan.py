@@ -31,7 +31,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torchmetrics import MeanAbsoluteError
 from torchvision.utils import make_grid
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, check_non_negative, check_positive
 from zoo.losses import least_squares_discriminator_loss, least_squares_generator_loss
 from zoo.manual_optimization import refuse_gradient_accumulation, step_uncounted
 from zoo.nn.gan_nets import tanh_to_unit, unit_to_tanh
@@ -126,6 +126,10 @@ class CycleGAN(L.LightningModule):
                 In YAML: ``optimizer_g: {class_path: torch.optim.RMSprop, init_args: {lr: 1e-4}}``.
             optimizer_d: optimizer of both discriminators; None means the same Adam.
         """
+        check_positive(image_shape=image_shape, generator_channels=generator_channels,
+                       discriminator_channels=discriminator_channels)
+        check_non_negative(resnet_blocks=resnet_blocks, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
+                           pool_size=pool_size, epochs_constant=epochs_constant, epochs_decay=epochs_decay)
         super().__init__()
         # Optimizers are callables, which checkpoints cannot load safely (torch.load(weights_only=True)); under
         # LightningCLI the hyper-parameters hold their configuration instead, so `zoo fit` checkpoints keep them.

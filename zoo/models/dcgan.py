@@ -23,6 +23,7 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
+from zoo.errors import check_positive
 from zoo.losses import bce_discriminator_loss, bce_generator_loss
 from zoo.manual_optimization import (
     configure_gan_optimizers,
@@ -82,6 +83,8 @@ class DCGAN(L.LightningModule):
             scheduler_g: optional learning-rate scheduler of the generator, stepped once per epoch.
             scheduler_d: optional learning-rate scheduler of the discriminator, stepped once per epoch.
         """
+        check_positive(image_shape=image_shape, latent_dim=latent_dim, generator_features=generator_features,
+                       discriminator_features=discriminator_features)
         super().__init__()
         self.save_hyperparameters()
         # Two networks, two optimizers, stepped by hand below (read by the CLI to pick a DDP mode that allows it).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from zoo.errors import check_non_negative
 from zoo.models.autoencoder import Autoencoder
 from zoo.nn.autoencoding import Architecture
 
@@ -37,10 +38,7 @@ class DenoisingAutoencoder(Autoencoder):
             lr: Adam learning rate.
             noise_std: standard deviation of the Gaussian noise added to inputs in [0, 1].
         """
-        if noise_std < 0:
-            from zoo.errors import ZooError
-
-            raise ZooError(f"noise_std must be >= 0, got {noise_std}")
+        check_non_negative(noise_std=noise_std)
         super().__init__(image_shape, latent_dim, hidden_dims, architecture, lr)
         self.save_hyperparameters()
 

@@ -32,7 +32,7 @@ from torchmetrics import MeanAbsoluteError
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 from torchvision.utils import make_grid
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, check_non_negative, check_positive
 from zoo.losses import bce_discriminator_loss, bce_generator_loss
 from zoo.manual_optimization import refuse_gradient_accumulation, step_uncounted
 from zoo.nn.gan_nets import tanh_to_unit, unit_to_tanh
@@ -80,6 +80,11 @@ class Pix2Pix(L.LightningModule):
                 In YAML: ``optimizer_g: {class_path: torch.optim.RMSprop, init_args: {lr: 1e-4}}``.
             optimizer_d: optimizer of the discriminator; None means the same Adam.
         """
+        check_positive(image_shape=image_shape, generator_channels=generator_channels,
+                       discriminator_channels=discriminator_channels, discriminator_layers=discriminator_layers)
+        check_non_negative(lambda_l1=lambda_l1, dropout=dropout)
+        if dropout >= 1:
+            raise ZooError(f"dropout must be below 1 (it is a probability), got {dropout!r}")
         super().__init__()
         # Optimizers are callables, which checkpoints cannot load safely (torch.load(weights_only=True)); under
         # LightningCLI the hyper-parameters hold their configuration instead, so `zoo fit` checkpoints keep them.

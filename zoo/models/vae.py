@@ -15,6 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from zoo.errors import check_non_negative, check_positive
 from zoo.metrics.means import EvaluationMeans
 from zoo.metrics.reconstruction import ReconstructionMetrics
 from zoo.nn.autoencoding import Architecture, build_decoder, build_encoder
@@ -46,6 +47,8 @@ class VAE(L.LightningModule):
             beta: weight of the KL term (1 = the true ELBO; >1 = beta-VAE, more disentangled, blurrier).
             lr: Adam learning rate.
         """
+        check_positive(image_shape=image_shape, latent_dim=latent_dim, hidden_dims=hidden_dims, lr=lr)
+        check_non_negative(beta=beta)
         super().__init__()
         self.save_hyperparameters()
         hidden = DEFAULT_HIDDEN[architecture] if hidden_dims is None else list(hidden_dims)

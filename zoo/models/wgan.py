@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
-from zoo.errors import ZooError
+from zoo.errors import check_positive
 from zoo.losses import wasserstein_critic_loss, wasserstein_estimate, wasserstein_generator_loss
 from zoo.manual_optimization import (
     configure_gan_optimizers,
@@ -85,10 +85,8 @@ class WGAN(L.LightningModule):
             scheduler_g: optional learning-rate scheduler of the generator, stepped once per epoch.
             scheduler_d: optional learning-rate scheduler of the critic, stepped once per epoch.
         """
-        if n_critic < 1:
-            raise ZooError(f"n_critic must be at least 1, got {n_critic}")
-        if clip_value <= 0:
-            raise ZooError(f"clip_value must be positive, got {clip_value}")
+        check_positive(image_shape=image_shape, latent_dim=latent_dim, generator_features=generator_features,
+                       critic_features=critic_features, n_critic=n_critic, clip_value=clip_value)
         super().__init__()
         self.save_hyperparameters()
         # Two networks, two optimizers, stepped by hand below (read by the CLI to pick a DDP mode that allows it).

@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
-from zoo.errors import ZooError
+from zoo.errors import check_non_negative, check_positive
 from zoo.losses import (
     gradient_penalty,
     wasserstein_estimate,
@@ -91,10 +91,9 @@ class WGANGP(L.LightningModule):
             scheduler_g: optional learning-rate scheduler of the generator, stepped once per epoch.
             scheduler_d: optional learning-rate scheduler of the critic, stepped once per epoch.
         """
-        if n_critic < 1:
-            raise ZooError(f"n_critic must be at least 1, got {n_critic}")
-        if penalty_weight < 0:
-            raise ZooError(f"penalty_weight must be >= 0, got {penalty_weight}")
+        check_positive(image_shape=image_shape, latent_dim=latent_dim, generator_features=generator_features,
+                       critic_features=critic_features, n_critic=n_critic)
+        check_non_negative(penalty_weight=penalty_weight)
         super().__init__()
         self.save_hyperparameters()
         # Two networks, two optimizers, stepped by hand below (read by the CLI to pick a DDP mode that allows it).

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.errors import ZooError
+
 Architecture = Literal["dense", "conv"]
 
 
@@ -91,6 +93,11 @@ class ConvDecoder(nn.Module):
 def build_encoder(architecture: Architecture, image_shape: tuple[int, int, int], hidden_dims: list[int],
                   out_features: int) -> nn.Module:
     if architecture == "conv":
+        halvings = len(hidden_dims)
+        if min(image_shape[1:]) < 2**halvings:  # a feature map of 0 pixels fails later, deep inside conv2d
+            raise ZooError(f"the conv architecture halves images once per hidden_dims entry ({halvings}): sides must "
+                           f"be at least {2**halvings} px, got {image_shape[1]}x{image_shape[2]}; use fewer "
+                           "hidden_dims or larger images")
         return ConvEncoder(image_shape, hidden_dims, out_features)
     return DenseEncoder(image_shape, hidden_dims, out_features)
 
