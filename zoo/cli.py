@@ -122,7 +122,8 @@ def hyperparameters(cls: type) -> list[tuple[str, str, str]]:
     for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
-        type_name = _type_name(hints.get(parameter.name, parameter.annotation))
+        annotation = hints.get(parameter.name, parameter.annotation)
+        type_name = "untyped" if annotation is parameter.empty else _type_name(annotation)
         default = parameter.default
         if default is parameter.empty:
             default = "required"
@@ -160,6 +161,11 @@ def command_info(argv: Sequence[str]) -> None:
     for row in hyperparameters(cls):
         table.add_row(*(escape(cell) for cell in row))  # "tuple[int, int, int]" is not rich markup
     console.print(table)
+    notes = registry.signature_notes(cls, kind)
+    if notes:
+        console.print("notes:")
+        for note in notes:
+            console.print(f"  {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _lazy(module: str, function: str) -> Callable[[Sequence[str]], Any]:
