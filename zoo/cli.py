@@ -182,6 +182,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {
     "translate": _lazy("zoo.translate", "command_translate"),
     "prepare": _lazy("zoo.prepare", "command_prepare"),
     "new-plugin": _lazy("zoo.plugins", "command_new_plugin"),
+    "export": _lazy("zoo.export", "command_export"),
 }
 
 
@@ -199,6 +200,7 @@ COMMAND_SUMMARIES = {
     "translate": "image-to-image with a pix2pix/CycleGAN checkpoint: zoo translate --ckpt PATH --input DIR --out DIR",
     "prepare": "write a datamodule in litdata's format for --data streaming: zoo prepare --data NAME --out DIR",
     "new-plugin": "scaffold a package that registers a model of your own",
+    "export": "a checkpoint's inference graph as ONNX or TorchScript: zoo export --ckpt PATH --format onnx --out FILE",
 }
 
 
