@@ -37,7 +37,7 @@ def from_pretrained(directory):
 
 
 def export(model, format, out, task=None, direction="AtoB"):
-    """Write ``model``'s inference graph as ONNX or TorchScript and check it against PyTorch (see zoo.export)."""
-    from zoo.export import export as write
+    """Write ``model``'s inference graph as ONNX or TorchScript and check it against PyTorch (see zoo.exporting)."""
+    from zoo.exporting import export as write
 
     return write(model, format, out, task, direction)

@@ -182,7 +182,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {
     "translate": _lazy("zoo.translate", "command_translate"),
     "prepare": _lazy("zoo.prepare", "command_prepare"),
     "new-plugin": _lazy("zoo.plugins", "command_new_plugin"),
-    "export": _lazy("zoo.export", "command_export"),
+    "export": _lazy("zoo.exporting", "command_export"),
 }
 
 
