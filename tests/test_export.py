@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import lightning
 import onnxruntime
@@ -155,3 +156,23 @@ def test_a_model_whose_graph_cannot_export_is_refused_in_one_line_naming_the_ope
     assert result.stderr.strip().splitlines()[-1] == (
         "zoo: error: svd_gan cannot be exported to onnx: operation aten._linalg_svd")
     assert not (tmp_path / "svd.onnx").exists()
+
+
+def test_the_serving_example_in_docs_deploy_runs_an_exported_file(tmp_path):
+    """docs/deploy.md's serve.py, needing only onnxruntime, gives what the model gives."""
+    from tests.conftest import REPO
+
+    source = re.search(r'```python\n("""serve\.py.*?)```', (REPO / "docs" / "deploy.md").read_text(), re.S).group(1)
+    namespace: dict = {"__name__": "serve"}
+    exec(compile(source, "serve.py", "exec"), namespace)
+    torch.manual_seed(0)
+    autoencoder = registry.get("model", "autoencoder").load()().eval()
+    served = namespace["Model"](str(zoo.export(autoencoder, "onnx", tmp_path / "ae.onnx").path))
+    images = torch.rand(2, 1, 28, 28)
+    response = json.loads(json.dumps(served.predict({"images": images.tolist()})))
+    assert sorted(response) == ["latents", "reconstructions", "scores"]
+    torch.testing.assert_close(torch.tensor(response["scores"]), autoencoder.anomaly_score(images), atol=ATOL,
+                               rtol=RTOL)
+    dcgan = registry.get("model", "dcgan").load()(generator_features=8, discriminator_features=8).eval()
+    generated = namespace["Model"](str(zoo.export(dcgan, "onnx", tmp_path / "g.onnx").path)).predict({"n": 3})
+    assert torch.tensor(generated["images"]).shape == (3, 1, 28, 28)

@@ -48,6 +48,16 @@ CHECK_BATCH = 3  # a size the graph was not traced at: checks that the batch rea
 METADATA_FILE = "zoo.json"  # the TorchScript file's extra file holding the metadata
 
 
+def optional_import(module: str):
+    """A module of the ``export`` extra, or a one-line ZooError saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ZooError(f"this needs {module.split('.')[0]}, which is not installed: pip install 'zoo[export]'") from exc
+
+
 def task_of(model: nn.Module, task: str | None = None) -> str:
     """The task whose graph to export: ``task`` if given (and the model has its interface), else by interface.
 
@@ -212,8 +222,8 @@ def _chain(error: BaseException | None):
 
 
 def _write_onnx(graph: ExportGraph, out: Path) -> None:
-    import onnx
-
+    onnx = optional_import("onnx")
+    optional_import("onnxscript")  # torch.onnx.export's own dependency; its ImportError would be a traceback
     batch = torch.export.Dim("batch", min=1)
     input_name = graph.module.inputs[0]
     torch.onnx.export(graph.module, (graph.example,), str(out), input_names=list(graph.module.inputs),
@@ -259,8 +269,7 @@ def run_exported(path: str | Path, inputs: torch.Tensor) -> list[torch.Tensor]:
     """Run an exported file the way a deployment would: onnxruntime for ``.onnx``, ``torch.jit.load`` otherwise."""
     path = Path(path)
     if _format_of(path) == "onnx":
-        import onnxruntime
-
+        onnxruntime = optional_import("onnxruntime")
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         results = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})
         return [torch.from_numpy(result) for result in results]
@@ -274,9 +283,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     """The description :func:`export` wrote into a file (task, image shape, value range, inputs, outputs)."""
     path = Path(path)
     if _format_of(path) == "onnx":
-        import onnx
-
-        proto = onnx.load(str(path), load_external_data=False)
+        proto = optional_import("onnx").load(str(path), load_external_data=False)
         return {entry.key: json.loads(entry.value) for entry in proto.metadata_props if entry.key.startswith("zoo.")}
     extra = {METADATA_FILE: ""}
     with _quiet_jit():

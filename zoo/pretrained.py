@@ -43,7 +43,9 @@ def _plain(value: Any, name: str) -> Any:
 
 def save_pretrained(model, directory: str | Path) -> Path:
     """Write ``model``'s weights (``model.safetensors``) and its resolved config (``config.json``) into ``directory``."""
-    from safetensors.torch import save_model
+    from zoo.exporting import optional_import
+
+    save_model = optional_import("safetensors.torch").save_model
 
     cls = type(model)
     name = registry.name_of(cls, "model")
@@ -80,7 +82,9 @@ def read_config(directory: str | Path) -> dict[str, Any]:
 
 def from_pretrained(directory: str | Path):
     """The model a :func:`save_pretrained` folder holds, in eval mode on the CPU; its class found in the registry."""
-    from safetensors.torch import load_model
+    from zoo.exporting import optional_import
+
+    load_model = optional_import("safetensors.torch").load_model
 
     directory = Path(directory).expanduser()
     config = read_config(directory)
