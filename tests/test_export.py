@@ -18,7 +18,7 @@ import torch
 
 import zoo
 from tests.conftest import FAST_TRAINER, run_zoo
-from tests.test_plugins import write_distribution
+from tests.test_plugins import discover_from, write_distribution  # noqa: F401  (a fixture)
 from zoo import registry
 from zoo.errors import ZooError
 from zoo.exporting import ATOL, RTOL, read_metadata, run_exported
@@ -176,3 +176,23 @@ def test_the_serving_example_in_docs_deploy_runs_an_exported_file(tmp_path):
     dcgan = registry.get("model", "dcgan").load()(generator_features=8, discriminator_features=8).eval()
     generated = namespace["Model"](str(zoo.export(dcgan, "onnx", tmp_path / "g.onnx").path)).predict({"n": 3})
     assert torch.tensor(generated["images"]).shape == (3, 1, 28, 28)
+
+
+def test_a_tutorial_gan_exports_once_it_gives_images_in_0_1(tmp_path, discover_from):
+    """Its forward gives tanh's [-1, 1], which the file's metadata would misstate: refused until it has decode()."""
+    from tests.test_bring_your_own import install
+
+    install(tmp_path)
+    discover_from(tmp_path)
+    torch.manual_seed(0)
+    model = registry.get("model", "tutorial_gan_sampling").load()(channels=1, width=28, height=28, latent_dim=16)
+    with pytest.raises(ZooError, match=r"its images span \[-.*, not \[0, 1\]: give the model a decode\(latents\)"):
+        zoo.export(model, "onnx", tmp_path / "gan.onnx")
+    assert not (tmp_path / "gan.onnx").exists()
+    type(model).decode = lambda self, latents: (self(latents) + 1) / 2
+    try:
+        report = zoo.export(model, "torchscript", tmp_path / "gan.pt")
+    finally:
+        del type(model).decode
+    assert read_metadata(report.path)["zoo.latent_dim"] == 16  # from the hyper-parameters
+    assert read_metadata(report.path)["zoo.image_shape"] == [1, 28, 28]  # from channels, height, width

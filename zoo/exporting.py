@@ -82,10 +82,18 @@ def task_of(model: nn.Module, task: str | None = None) -> str:
 
 def _has_interface(model: nn.Module, task: str) -> bool:
     if task == "generation":
-        return isinstance(getattr(model, "latent_dim", None), int) and callable(getattr(model, "sample", None))
+        return latent_dim_of(model) is not None and callable(getattr(model, "sample", None))
     if task == "reconstruction":
         return all(callable(getattr(model, method, None)) for method in ("encode", "decode", "anomaly_score"))
     return callable(getattr(model, "translate", None))
+
+
+def latent_dim_of(model: nn.Module) -> int | None:
+    """The size of the generator's input: a ``latent_dim`` attribute, or the hyper-parameter (tutorial-style modules)."""
+    for value in (getattr(model, "latent_dim", None), getattr(model, "hparams", {}).get("latent_dim")):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def _interface_text(task: str) -> str:
@@ -174,9 +182,9 @@ def build_graph(model: nn.Module, task: str | None = None, direction: str = "Ato
     generator = torch.Generator().manual_seed(0)
     if task == "generation":
         module: nn.Module = GenerationGraph(model)
-        example, check = (torch.randn(size, model.latent_dim, generator=generator)
-                          for size in (EXAMPLE_BATCH, CHECK_BATCH))
-        input_shapes = {"latents": ["batch", model.latent_dim]}
+        latent_dim = latent_dim_of(model)
+        example, check = (torch.randn(size, latent_dim, generator=generator) for size in (EXAMPLE_BATCH, CHECK_BATCH))
+        input_shapes = {"latents": ["batch", latent_dim]}
     else:
         module = ReconstructionGraph(model) if task == "reconstruction" else TranslationGraph(model, direction)
         example, check = (torch.rand(size, *image_shape, generator=generator) for size in (EXAMPLE_BATCH, CHECK_BATCH))
@@ -192,7 +200,7 @@ def build_graph(model: nn.Module, task: str | None = None, direction: str = "Ato
         "zoo.outputs": list(module.outputs),
     }
     if task == "generation":
-        metadata["zoo.latent_dim"] = model.latent_dim
+        metadata["zoo.latent_dim"] = latent_dim_of(model)
     if task == "translation":
         metadata["zoo.direction"] = direction
     return ExportGraph(module.eval(), example, check, metadata)
@@ -309,6 +317,15 @@ def compare(expected: list[torch.Tensor], actual: list[torch.Tensor], names: Seq
     return worst
 
 
+def _check_value_range(images: torch.Tensor, graph: ExportGraph) -> None:
+    """The file's metadata promises images in [0, 1]; a graph that breaks the promise (a tanh GAN's forward) is refused."""
+    low, high = images.min().item(), images.max().item()
+    if low < -ATOL or high > 1 + ATOL:
+        hint = ("give the model a decode(latents) that returns images in [0, 1] (e.g. (forward(latents) + 1) / 2); "
+                "the export uses it" if graph.metadata["zoo.task"] == "generation" else "images must be in [0, 1]")
+        raise ZooError(f"its {graph.module.outputs[0]} span [{low:.3g}, {high:.3g}], not [0, 1]: {hint}")
+
+
 @dataclass
 class ExportReport:
     path: Path
@@ -343,6 +360,7 @@ def export(model: nn.Module, format: str, out: str | Path, task: str | None = No
     with torch.no_grad():
         expected = _outputs(graph.module(graph.check_input))
     try:
+        _check_value_range(expected[0], graph)
         difference = compare(expected, run_exported(out, graph.check_input), graph.module.outputs)
     except ZooError as exc:
         out.unlink(missing_ok=True)
