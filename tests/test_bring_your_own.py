@@ -170,6 +170,8 @@ def test_a_tutorial_gan_trains_through_zoo_fit_with_the_digits_shape_linked(tmp_
     hparams = checkpoint["hyper_parameters"]
     assert (hparams["channels"], hparams["height"], hparams["width"]) == (1, 28, 28)  # from the digits
     assert hparams["lr"] == 0.001
+    # Only the spellings it takes: the other links (image_shape, img_shape, ...) are not recorded as its arguments.
+    assert not {"image_shape", "img_shape", "input_shape"} & set(hparams)
     assert checkpoint["state_dict"]["generator.model.5.weight"].shape == (784, 256)
     assert checkpoint["global_step"] == 8  # Lightning counts both optimizers' steps: 4 batches
 

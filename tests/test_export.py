@@ -87,6 +87,7 @@ def test_zoo_export_from_a_trained_checkpoint_and_the_python_api_reads_it_back(t
     assert sorted(path.name for path in folder.iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((folder / "config.json").read_text())
     assert config["model"] == "autoencoder" and config["init_args"]["image_shape"] == [1, 28, 28]
+    assert not {"img_shape", "input_shape", "channels", "height", "width"} & set(config["init_args"])
     restored = zoo.from_pretrained(folder)
     assert type(restored) is type(model) and not restored.training
     state, restored_state = model.state_dict(), restored.state_dict()
@@ -104,6 +105,18 @@ def test_save_pretrained_round_trips_a_model_built_in_python_exactly(tmp_path):
     latents = torch.randn(4, 12)
     assert torch.equal(restored(latents), model.eval()(latents))
     assert all(torch.equal(value, restored.state_dict()[key]) for key, value in model.state_dict().items())
+
+
+def test_a_model_configured_through_the_cli_round_trips_with_its_optimizer_config(tmp_path):
+    from zoo.lightning_cli import run_cli
+
+    cli = run_cli(["--model", "dcgan", "--data", "digits", "--model.generator_features", "8",
+                   "--model.discriminator_features", "8", "--model.optimizer_g", "torch.optim.RMSprop",
+                   "--model.optimizer_g.lr", "0.0003"], run=False)
+    restored = zoo.from_pretrained(zoo.save_pretrained(cli.model, tmp_path / "dcgan"))
+    assert isinstance(restored.optimizer_g(restored.generator.parameters()), torch.optim.RMSprop)
+    assert restored.optimizer_g(restored.generator.parameters()).defaults["lr"] == 0.0003
+    assert all(torch.equal(value, restored.state_dict()[key]) for key, value in cli.model.state_dict().items())
 
 
 def test_from_pretrained_refuses_a_class_no_installed_package_registers(tmp_path):

@@ -221,6 +221,11 @@ class ZooCLI(LightningCLI):
 
     after_fit = after_validate = after_test = after_predict = _finish_loggers
 
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        if self.model is not None:  # only the model's own shape arguments stay in its hparams (see the links above)
+            registry.drop_unused_shape_arguments(self.model)
+
     def instantiate_trainer(self, **kwargs: Any):
         trainer_config = self._get(self.config_init, "trainer", default={})
         if "strategy" not in kwargs:

@@ -148,6 +148,21 @@ def shape_arguments(cls: type) -> list[str]:
     return [parameter.name for parameter in init_parameters(cls) if parameter.name in SHAPE_ARGUMENTS]
 
 
+def drop_unused_shape_arguments(model: Any) -> None:
+    """Remove from a model's recorded hyper-parameters the shape spellings its ``__init__`` does not take.
+
+    LightningCLI records every applied link in ``hparams``, also a link jsonargparse dropped
+    because the model lacks the argument; left there, ``img_shape`` or ``channels`` would show
+    in loggers and checkpoints of a model that never took them, and break rebuilding the model
+    from them (``from_pretrained``).
+    """
+    taken = {parameter.name for parameter in init_parameters(type(model))}
+    for hparams in (getattr(model, "_hparams", None), getattr(model, "_hparams_initial", None)):
+        for name in SHAPE_ARGUMENTS:
+            if hparams is not None and name not in taken and name in hparams:
+                del hparams[name]
+
+
 def signature_notes(cls: type, kind: str) -> list[str]:
     """What the CLI makes of a class's ``__init__``, for ``zoo info``: untyped and ``**kwargs`` arguments, the shape link.
 
