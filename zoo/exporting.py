@@ -10,7 +10,7 @@ feature (see :func:`task_of`):
 | task | inputs | outputs |
 | --- | --- | --- |
 | generation | ``latents`` (N, latent_dim) | ``images`` (N, C, H, W) in [0, 1] |
-| reconstruction | ``images`` (N, C, H, W) in [0, 1] | ``reconstructions``, ``latents`` (N, latent_dim), ``scores`` (N,) |
+| reconstruction | ``images`` (N, C, H, W) | ``reconstructions``, ``latents`` (N, latent_dim), ``scores`` (N,) |
 | translation | ``images`` (N, C, H, W) in [0, 1] | ``translated`` (N, C, H, W) in [0, 1] |
 
 The batch dimension is dynamic. The file carries its own description (:func:`metadata`:
@@ -89,7 +89,7 @@ def _has_interface(model: nn.Module, task: str) -> bool:
 
 
 def latent_dim_of(model: nn.Module) -> int | None:
-    """The size of the generator's input: a ``latent_dim`` attribute, or the hyper-parameter (tutorial-style modules)."""
+    """The generator's input size: a ``latent_dim`` attribute, or the hyper-parameter (tutorial-style modules)."""
     for value in (getattr(model, "latent_dim", None), getattr(model, "hparams", {}).get("latent_dim")):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -107,7 +107,7 @@ def _model_name(model: nn.Module) -> str:
 
 
 class GenerationGraph(nn.Module):
-    """latents (N, latent_dim) -> images (N, C, H, W) in [0, 1]: ``decode`` where the model has one, else ``forward``."""
+    """latents (N, latent_dim) -> images (N, C, H, W) in [0, 1]: ``decode`` if the model has one, else ``forward``."""
 
     inputs = ("latents",)
     outputs = ("images",)
@@ -318,7 +318,7 @@ def compare(expected: list[torch.Tensor], actual: list[torch.Tensor], names: Seq
 
 
 def _check_value_range(images: torch.Tensor, graph: ExportGraph) -> None:
-    """The file's metadata promises images in [0, 1]; a graph that breaks the promise (a tanh GAN's forward) is refused."""
+    """The metadata promises images in [0, 1]; a graph that breaks the promise (a tanh GAN's forward) is refused."""
     low, high = images.min().item(), images.max().item()
     if low < -ATOL or high > 1 + ATOL:
         hint = ("give the model a decode(latents) that returns images in [0, 1] (e.g. (forward(latents) + 1) / 2); "

@@ -42,7 +42,7 @@ def _plain(value: Any, name: str) -> Any:
 
 
 def save_pretrained(model, directory: str | Path) -> Path:
-    """Write ``model``'s weights (``model.safetensors``) and its resolved config (``config.json``) into ``directory``."""
+    """Write ``model``'s weights (``model.safetensors``) and resolved config (``config.json``) into ``directory``."""
     from zoo.exporting import optional_import
 
     save_model = optional_import("safetensors.torch").save_model

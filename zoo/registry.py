@@ -164,7 +164,7 @@ def drop_unused_shape_arguments(model: Any) -> None:
 
 
 def signature_notes(cls: type, kind: str) -> list[str]:
-    """What the CLI makes of a class's ``__init__``, for ``zoo info``: untyped and ``**kwargs`` arguments, the shape link.
+    """What the CLI makes of a class's ``__init__``, for ``zoo info``: untyped arguments, ``**kwargs``, the shape.
 
     LightningCLI (jsonargparse) reads an untyped argument's value as YAML (``0.1`` is a float,
     ``[1, 2]`` a list) and ignores ``**kwargs``; the zoo does the same and says so here.
