@@ -124,7 +124,8 @@ def hyperparameters(cls: type) -> list[tuple[str, str, str]]:
     for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
-        type_name = _type_name(hints.get(parameter.name, parameter.annotation))
+        annotation = hints.get(parameter.name, parameter.annotation)
+        type_name = "untyped" if annotation is parameter.empty else _type_name(annotation)
         default = parameter.default
         if default is parameter.empty:
             default = "required"
@@ -162,6 +163,11 @@ def command_info(argv: Sequence[str]) -> None:
     for row in hyperparameters(cls):
         table.add_row(*(escape(cell) for cell in row))  # "tuple[int, int, int]" is not rich markup
     console.print(table)
+    notes = registry.signature_notes(cls, kind)
+    if notes:
+        console.print("notes:")
+        for note in notes:
+            console.print(f"  {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _lazy(module: str, function: str) -> Callable[[Sequence[str]], Any]:
@@ -178,6 +184,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {
     "translate": _lazy("zoo.translate", "command_translate"),
     "prepare": _lazy("zoo.prepare", "command_prepare"),
     "new-plugin": _lazy("zoo.plugins", "command_new_plugin"),
+    "export": _lazy("zoo.exporting", "command_export"),
 }
 
 
@@ -195,6 +202,7 @@ COMMAND_SUMMARIES = {
     "translate": "image-to-image with a pix2pix/CycleGAN checkpoint: zoo translate --ckpt PATH --input DIR --out DIR",
     "prepare": "write a datamodule in litdata's format for --data streaming: zoo prepare --data NAME --out DIR",
     "new-plugin": "scaffold a package that registers a model of your own",
+    "export": "a checkpoint's inference graph as ONNX or TorchScript: zoo export --ckpt PATH --format onnx --out FILE",
 }
 
 

@@ -303,8 +303,11 @@ class ZooCLI(LightningCLI):
         super().parse_arguments(parser, args)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        # Shapes flow from data to model: `--model dcgan --data cifar10` builds a 3x32x32 DCGAN.
-        parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
+        # Shapes flow from data to model: `--model dcgan --data cifar10` builds a 3x32x32 DCGAN. Each spelling a
+        # model may take (image_shape, channels/height/width, ...) is linked; a model receives those it has.
+        for argument, compute in registry.SHAPE_ARGUMENTS.items():
+            parser.link_arguments("data.image_shape", f"model.init_args.{argument}", compute_fn=compute,
+                                  apply_on="instantiate")
         # A `last.ckpt` in every run, also written when a fit is interrupted, so a resume loses nothing.
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
@@ -353,6 +356,11 @@ class ZooCLI(LightningCLI):
                 logger.experiment.finish()
 
     after_fit = after_validate = after_test = after_predict = _finish_loggers
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        if self.model is not None:  # only the model's own shape arguments stay in its hparams (see the links above)
+            registry.drop_unused_shape_arguments(self.model)
 
     def instantiate_trainer(self, **kwargs: Any):
         trainer = super().instantiate_trainer(**kwargs)

@@ -9,8 +9,9 @@ is imported when it is used, so one broken plugin breaks nothing else.
 
 A broken plugin becomes an :class:`Entry` that raises a one-line :class:`ZooError` when it is
 loaded, naming the entry point's distribution and the problem: an import that fails, a class
-that breaks the plugin contract (:func:`contract_problems`; docs/plugins.md), or a name that
-two distributions register. Every other name keeps working.
+that is not a LightningModule (:func:`contract_problems`; docs/plugins.md), or a name that
+two distributions register. Anything LightningCLI accepts is accepted; :func:`signature_notes`
+says what the CLI makes of it. Every other name keeps working.
 """
 
 from __future__ import annotations
@@ -101,33 +102,92 @@ def _base_class(kind: str) -> type:
 def contract_problems(loaded: Any, kind: str) -> list[str]:
     """What keeps a registered class from working in the zoo, as short phrases; empty when it fits.
 
-    Models and datamodules are built by LightningCLI from their ``__init__`` signature, so each
-    argument needs a type (the flag's type) and ``**kwargs`` would hide options and swallow
-    typos. Models take ``image_shape``: the CLI links ``data.image_shape`` into it, and
-    jsonargparse silently drops that link for a model without the argument, which would train
-    a model of the wrong size without a word. Feature extractors are built by the zoo itself
-    (:func:`zoo.metrics.features.build_feature_extractor`), so only their base class matters.
+    Only the base class is a hard rule: the zoo hands a model to Lightning's ``Trainer``, a
+    datamodule to its ``fit``, a feature extractor to torchmetrics. Everything LightningCLI
+    itself accepts is accepted too (untyped arguments, ``**kwargs``, no shape argument); what
+    the zoo makes of such a signature is reported by :func:`signature_notes` in ``zoo info``.
     """
     base = _base_class(kind)
     if not (isinstance(loaded, type) and issubclass(loaded, base)):
         what = f"class {loaded.__name__}" if isinstance(loaded, type) else f"{type(loaded).__name__} object"
         return [f"{what} is not a {base.__module__.split('.')[0]} {base.__name__} subclass"]
-    if kind == "feature":
-        return []
-    owner = loaded.__name__
-    parameters = list(inspect.signature(loaded.__init__).parameters.values())[1:]
-    problems = []
-    for parameter in parameters:
+    return []
+
+
+def _shape_part(index: int):
+    def part(image_shape):
+        return int(image_shape[index])
+
+    part.__name__ = f"image_shape_{index}"
+    return part
+
+
+def _as_tuple(image_shape):
+    return tuple(int(size) for size in image_shape)
+
+
+# The spellings of "the data's shape" a model may take, each linked from ``data.image_shape``
+# (channels, height, width) by the CLI. jsonargparse drops a link whose target a model lacks,
+# so every spelling is linked and each model receives the ones it takes.
+SHAPE_ARGUMENTS = {
+    "image_shape": _as_tuple,
+    "img_shape": _as_tuple,
+    "input_shape": _as_tuple,
+    "channels": _shape_part(0),
+    "height": _shape_part(1),
+    "width": _shape_part(2),
+}
+
+
+def init_parameters(cls: type) -> list[inspect.Parameter]:
+    return list(inspect.signature(cls.__init__).parameters.values())[1:]
+
+
+def shape_arguments(cls: type) -> list[str]:
+    """Which of :data:`SHAPE_ARGUMENTS` a model's ``__init__`` takes, in signature order."""
+    return [parameter.name for parameter in init_parameters(cls) if parameter.name in SHAPE_ARGUMENTS]
+
+
+def drop_unused_shape_arguments(model: Any) -> None:
+    """Remove from a model's recorded hyper-parameters the shape spellings its ``__init__`` does not take.
+
+    LightningCLI records every applied link in ``hparams``, also a link jsonargparse dropped
+    because the model lacks the argument; left there, ``img_shape`` or ``channels`` would show
+    in loggers and checkpoints of a model that never took them, and break rebuilding the model
+    from them (``from_pretrained``).
+    """
+    taken = {parameter.name for parameter in init_parameters(type(model))}
+    for hparams in (getattr(model, "_hparams", None), getattr(model, "_hparams_initial", None)):
+        for name in SHAPE_ARGUMENTS:
+            if hparams is not None and name not in taken and name in hparams:
+                del hparams[name]
+
+
+def signature_notes(cls: type, kind: str) -> list[str]:
+    """What the CLI makes of a class's ``__init__``, for ``zoo info``: untyped arguments, ``**kwargs``, the shape.
+
+    LightningCLI (jsonargparse) reads an untyped argument's value as YAML (``0.1`` is a float,
+    ``[1, 2]`` a list) and ignores ``**kwargs``; the zoo does the same and says so here.
+    """
+    notes = []
+    for parameter in init_parameters(cls):
         if parameter.kind is parameter.VAR_KEYWORD:
-            problems.append(f"{owner}.__init__ takes **{parameter.name}; declare each argument with its type")
+            notes.append(f"takes **{parameter.name}: the CLI ignores it; only named arguments become flags")
         elif parameter.kind is parameter.VAR_POSITIONAL:
-            problems.append(f"{owner}.__init__ takes *{parameter.name}; declare each argument with its type")
+            notes.append(f"takes *{parameter.name}: the CLI ignores it; only named arguments become flags")
         elif parameter.annotation is parameter.empty:
-            problems.append(f"{owner}.__init__ argument '{parameter.name}' has no type annotation")
-    if kind == "model" and not any(parameter.name == "image_shape" for parameter in parameters):
-        problems.append(f"{owner}.__init__ has no 'image_shape: tuple[int, int, int]' argument, which the CLI "
-                        "links from the data")
-    return problems
+            default = parameter.default
+            typed = ("required, no default" if default is parameter.empty
+                     else f"default {default!r}, of type {type(default).__name__}")
+            notes.append(f"argument '{parameter.name}' has no type annotation ({typed}): its flag takes any YAML value")
+    if kind == "model":
+        linked = shape_arguments(cls)
+        if linked:
+            notes.append(f"the data's shape (channels, height, width) is linked into {', '.join(linked)}")
+        else:
+            notes.append("takes no shape argument (image_shape, img_shape, input_shape or channels/height/width): "
+                         "nothing is linked from the data, so the model trains at the shape it builds itself")
+    return notes
 
 
 def _import_path(path: str) -> Any:
