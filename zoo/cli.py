@@ -102,19 +102,11 @@ def command_list(argv: Sequence[str]) -> None:
         raise ZooError(f"{len(problems)} registered name(s) are broken: {', '.join(name for name, _ in problems)}")
 
 
-def _type_name(annotation: Any) -> str:
-    if isinstance(annotation, str):
-        return annotation
-    import typing
-
-    if isinstance(annotation, type) and typing.get_origin(annotation) is None:  # int, str; not tuple[int, ...]
-        return annotation.__name__
-    return str(annotation).replace("typing.", "").replace("collections.abc.", "")
-
-
 def hyperparameters(cls: type) -> list[tuple[str, str, str]]:
     """(name, type, default) for each ``__init__`` argument: what LightningCLI turns into flags."""
     import typing
+
+    from zoo.docgen import readable_type  # the model pages' type names (imported here: docgen imports this module)
 
     try:
         hints = typing.get_type_hints(cls.__init__)
@@ -125,7 +117,7 @@ def hyperparameters(cls: type) -> list[tuple[str, str, str]]:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         annotation = hints.get(parameter.name, parameter.annotation)
-        type_name = "untyped" if annotation is parameter.empty else _type_name(annotation)
+        type_name = "untyped" if annotation is parameter.empty else readable_type(annotation)
         default = parameter.default
         if default is parameter.empty:
             default = "required"

@@ -10,7 +10,9 @@ the run with one line naming the loss, the step and the usual causes, after savi
 bad steps instead, for GANs that recover from a bad batch.
 
 Under ``16-mixed`` precision the grad scaler already skips steps with overflowing gradients
-(that is how it finds its scale), so only the logged losses are checked there.
+and lowers its scale (that is how it finds its scale: WGAN-GP's first steps overflow at the
+initial 65536); such a skipped step leaves the weights alone and does not stop the run. The
+run stops when a non-finite value comes with no skip, or once the scale has collapsed.
 """
 
 from __future__ import annotations
@@ -59,9 +61,24 @@ class NonFiniteGuard(Callback):
         self.skip_steps = skip_steps
         self.skipped = 0
         self._bad_gradients: list[str] = []
+        self._scale_before: float | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._bad_gradients = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        scaler = _grad_scaler(trainer)
+        self._scale_before = scaler.get_scale() if self.enabled and scaler is not None else None
+
+    def _scaler_skipped_the_step(self, trainer: L.Trainer) -> bool:
+        """Under 16-mixed, a step whose values overflowed is one the grad scaler skipped and answered by lowering
+        its scale: how it calibrates (its first steps often overflow at the initial 65536), not a diverging run.
+        A scale fallen below 1e-8 is no calibration any more."""
+        scaler = _grad_scaler(trainer)
+        if scaler is None or self._scale_before is None:
+            return False
+        scale = scaler.get_scale()
+        return scale < self._scale_before and scale > 1e-8
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
         if not self.enabled or _grad_scaler(trainer) is not None:
@@ -90,7 +107,7 @@ class NonFiniteGuard(Callback):
         finite = torch.stack([value.float() for value in logged.values()]).isfinite().all() if logged else True
         bad = {} if bool(finite) else {name: float(value) for name, value in logged.items()  # one sync per step
                                         if not math.isfinite(float(value))}
-        is_bad = bool(bad or self._bad_gradients)
+        is_bad = bool(bad or self._bad_gradients) and not self._scaler_skipped_the_step(trainer)
         if trainer.world_size > 1:  # every rank must take the same way out, or one waits forever on the others
             is_bad = trainer.strategy.reduce_boolean_decision(is_bad, all=False)
         # `train/loss_step` repeats `train/loss` when a loss is logged per step and per epoch.

@@ -114,12 +114,17 @@ def contract_problems(loaded: Any, kind: str) -> list[str]:
     return []
 
 
-def _shape_part(index: int):
-    def part(image_shape):
-        return int(image_shape[index])
+# Module-level functions, not closures: ddp_spawn pickles the CLI's links into its processes.
+def _channels_of(image_shape):
+    return int(image_shape[0])
 
-    part.__name__ = f"image_shape_{index}"
-    return part
+
+def _height_of(image_shape):
+    return int(image_shape[1])
+
+
+def _width_of(image_shape):
+    return int(image_shape[2])
 
 
 def _as_tuple(image_shape):
@@ -133,9 +138,9 @@ SHAPE_ARGUMENTS = {
     "image_shape": _as_tuple,
     "img_shape": _as_tuple,
     "input_shape": _as_tuple,
-    "channels": _shape_part(0),
-    "height": _shape_part(1),
-    "width": _shape_part(2),
+    "channels": _channels_of,
+    "height": _height_of,
+    "width": _width_of,
 }
 
 
