@@ -15,6 +15,7 @@ import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from zoo import registry
+from zoo.anomaly import AnomalyThreshold
 from zoo.callbacks import RunCheckpoint, SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
 from zoo.metrics.fid import FIDCallback
@@ -187,6 +188,7 @@ class ZooCLI(LightningCLI):
         parser.add_lightning_class_args(FIDCallback, "fid")
         parser.add_lightning_class_args(SampleGridCallback, "samples")
         parser.add_lightning_class_args(TranslationGridCallback, "translations")
+        parser.add_lightning_class_args(AnomalyThreshold, "anomaly")  # switches on by `anomaly_score`
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand) if self.subcommand else self.config
