@@ -56,7 +56,7 @@ def test_score_writes_one_row_per_input_and_reports_auroc(checkpoints, tmp_path)
     rows = read_rows(tmp_path / "scores.csv")
     assert len(rows) == 500 and set(rows[0]) == {"index", "file", "label", "score", "normalized_score", "is_anomaly"}
     assert all(float(row["score"]) >= 0 for row in rows)
-    auroc = float(result.stdout.split("AUROC")[1].split(":")[1])
+    auroc = float(result.stdout.split("AUROC")[1].split(":")[1].split()[0])
     assert 0.0 <= auroc <= 1.0 and auroc != 0.5  # ranks, not squashed logits
 
 
