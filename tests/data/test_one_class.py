@@ -71,3 +71,22 @@ def test_an_unknown_class_and_an_emptied_split_fail_in_one_line(tmp_path):
     assert "(classes found in it: good)" in last
     with pytest.raises(ZooError, match="has no class sub-folders"):
         ImageFolderDataModule(str(tmp_path / "data" / "good"), normal_classes=[0], num_workers=0).setup()
+
+
+def test_streaming_serves_data_prepared_one_class_and_refuses_other_classes(tmp_path):
+    out = tmp_path / "threes"
+    run_zoo(["prepare", "--data", "digits", "--data.normal_classes", "[3]", "--out", str(out), "--num-workers", "1"],
+            cwd=tmp_path)
+    from zoo.data.streaming import StreamingDataModule
+
+    data = StreamingDataModule(str(out), num_workers=0, normal_classes=[3])
+    data.setup("fit")
+    data.setup("test")
+    labels = {split: {int(getattr(data, f"{split}_set")[index][1]) for index in range(len(getattr(data, f"{split}_set")))}
+              for split in ("train", "val", "test")}
+    assert labels == {"train": {3}, "val": {3}, "test": set(range(10))} and data.normal_class_ids == [3]
+    refused = run_zoo(["fit", "--model", "autoencoder", "--data", "streaming", "--data.root", str(out),
+                       "--data.normal_classes", "[4]", "--trainer.max_steps", "1"], cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert ("hold classes 3 (classes found: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9); streaming cannot drop items, so prepare "
+            "a one-class copy: zoo prepare --data digits --data.normal_classes [4] --out DIR") in refused.stderr

@@ -90,6 +90,7 @@ class ImageDataModule(L.LightningDataModule):
         the anomalies, scored on a test split that holds them. Nothing happens without
         ``normal_classes``.
         """
+        self.class_names = list(class_names)
         if self.normal_classes is None:
             return
         from zoo import registry
