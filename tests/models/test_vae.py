@@ -42,3 +42,17 @@ def test_beta_weights_the_kl_term():
     reconstruction, kl, _ = plain.elbo_terms(images, sample_latent=False)
     assert torch.allclose(plain.anomaly_score(images), reconstruction + kl)
     assert heavy.hparams.beta == 4.0
+
+
+def test_score_chooses_negative_elbo_its_reconstruction_term_or_the_squared_error():
+
+    torch.manual_seed(0)
+    images = torch.rand(5, 1, 28, 28)
+    models = {score: VAE(score=score) for score in ("elbo", "bce", "mse")}
+    for model in models.values():
+        model.load_state_dict(models["elbo"].state_dict())
+    reconstruction, kl, _ = models["elbo"].elbo_terms(images, sample_latent=False)
+    assert torch.allclose(models["elbo"].anomaly_score(images), reconstruction + kl)
+    assert torch.allclose(models["bce"].anomaly_score(images), reconstruction)
+    squared = (models["mse"](images) - images).pow(2).flatten(1).mean(1)
+    assert torch.allclose(models["mse"].anomaly_score(images), squared, atol=1e-6)
