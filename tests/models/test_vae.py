@@ -45,7 +45,6 @@ def test_beta_weights_the_kl_term():
 
 
 def test_score_chooses_negative_elbo_its_reconstruction_term_or_the_squared_error():
-
     torch.manual_seed(0)
     images = torch.rand(5, 1, 28, 28)
     models = {score: VAE(score=score) for score in ("elbo", "bce", "mse")}
