@@ -66,7 +66,8 @@ def main() -> None:
                 print(f"digit {digit} score {score}: AUROC {table[score][digit][0]:.4f}  "
                       f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     extra = " ".join(args.model_args)
-    print(f"\n{args.model} {extra}, {args.epochs} epochs per digit; one-class AUROC on the test split of {' '.join(args.data)}\n")
+    print(f"\n{args.model} {extra}, {args.epochs} epochs per digit; "
+          f"one-class AUROC on the test split of {' '.join(args.data)}\n")
     print("| score | " + " | ".join(str(digit) for digit in args.digits) + " | mean AUROC | mean AUPR | mean F1 |")
     print("|---" * (len(args.digits) + 4) + "|")
     for score, rows in table.items():

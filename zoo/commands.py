@@ -329,7 +329,8 @@ def command_score(argv: Sequence[str]) -> dict:
     parser.add_argument("--threshold-quantile", type=float, default=None,
                         help="decide with this quantile (0-1) of the normal validation scores stored at fit time")
     parser.add_argument("--maps", default=None, help="folder for anomaly-map sheets (reconstruction models)")
-    parser.add_argument("--top", type=int, default=8, help="inputs per map sheet: the N most anomalous and N most normal")
+    parser.add_argument("--top", type=int, default=8,
+                        help="inputs per map sheet: the N most anomalous and the N most normal")
     parser.add_argument("--map-sigma", type=float, default=1.0,
                         help="standard deviation in pixels of the Gaussian smoothing the maps (0: none)")
     args = parser.parse_args(own)
@@ -342,7 +343,8 @@ def command_score(argv: Sequence[str]) -> dict:
 
     if args.maps is not None and not anomaly.can_reconstruct(model):
         name = registry.name_of(type(model), "model") or type(model).__name__
-        raise ZooError(f"--maps needs a model with encode() and decode() to draw reconstruction errors; {name} has none")
+        raise ZooError(f"--maps needs a model with encode() and decode() to draw reconstruction errors; "
+                       f"{name} has none")
     state = anomaly.read_threshold(args.ckpt)
     threshold, source = _decision_threshold(state, args)
     scores, labels, files = _run_over_split(model, args, data_args, "anomaly_score")

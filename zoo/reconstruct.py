@@ -67,7 +67,7 @@ def command_reconstruct(argv: Sequence[str]) -> dict:
     parser.add_argument("--input", required=True, type=Path, help="folder of images")
     parser.add_argument("--out", required=True, type=Path, help="folder to write the reconstructions into, same names")
     parser.add_argument("--noise-std", type=float, default=0.0,
-                        help="add Gaussian noise of this std (pixels in [0, 1]) first; the noisy inputs go to OUT/noisy/")
+                        help="add Gaussian noise of this std (pixels in [0, 1]) first; noisy inputs go to OUT/noisy/")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     args = parser.parse_args(list(argv))

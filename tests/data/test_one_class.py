@@ -82,8 +82,8 @@ def test_streaming_serves_data_prepared_one_class_and_refuses_other_classes(tmp_
     data = StreamingDataModule(str(out), num_workers=0, normal_classes=[3])
     data.setup("fit")
     data.setup("test")
-    labels = {split: {int(getattr(data, f"{split}_set")[index][1]) for index in range(len(getattr(data, f"{split}_set")))}
-              for split in ("train", "val", "test")}
+    datasets = {split: getattr(data, f"{split}_set") for split in ("train", "val", "test")}
+    labels = {split: {int(dataset[index][1]) for index in range(len(dataset))} for split, dataset in datasets.items()}
     assert labels == {"train": {3}, "val": {3}, "test": set(range(10))} and data.normal_class_ids == [3]
     refused = run_zoo(["fit", "--model", "autoencoder", "--data", "streaming", "--data.root", str(out),
                        "--data.normal_classes", "[4]", "--trainer.max_steps", "1"], cwd=tmp_path, check=False)

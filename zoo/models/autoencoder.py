@@ -77,7 +77,7 @@ class Autoencoder(L.LightningModule):
 
     @torch.no_grad()
     def anomaly_score(self, images: torch.Tensor) -> torch.Tensor:
-        """Reconstruction error per image (``score``: mean squared error or BCE), shape (N,); higher = more anomalous."""
+        """Reconstruction error per image (``score``: mean squared error or BCE), shape (N,); higher = anomalous."""
         logits = self.decoder(self.encode(images)).float()
         if self.hparams.get("score", "mse") == "bce":
             return F.binary_cross_entropy_with_logits(logits, images.float(), reduction="none").flatten(1).mean(1)
