@@ -114,3 +114,22 @@ def test_a_stored_threshold_decides_on_unlabelled_images(one_class_checkpoint, t
                       "--data.channels", "1", "--data.image_size", "28", "--data.num_workers", "0", "--split", "all",
                       "--threshold", "1e9", "--out", "strict.csv"], cwd=tmp_path)
     assert "0 of 10 flagged" in strict.stdout and "given by --threshold" in strict.stdout
+
+
+def test_two_processes_store_the_threshold_of_every_validation_score(tmp_path):
+    # Validation is sharded across the processes; the callback gathers every score before choosing.
+    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", "--data.normal_classes", "[3]",
+             "--data.batch_size", "16", "--trainer.strategy", "ddp", "--trainer.devices", "2",
+             "--trainer.accelerator", "cpu", *FAST_TRAINER, "--trainer.limit_val_batches", "1.0",
+             "--fid.every_n_epochs", "0"], cwd=tmp_path)
+    checkpoint = tmp_path / "runs" / "autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
+    state = read_threshold(checkpoint)
+    from zoo.checkpoints import load_model
+    from zoo.data.digits import DigitsDataModule
+
+    data = DigitsDataModule(normal_classes=[3])
+    data.setup("fit")
+    images = torch.stack([image for image, _ in data.val_set])
+    scores = load_model(checkpoint).anomaly_score(images).double()
+    assert state["num_scores"] == len(scores) == 40  # every validation 3, none twice
+    assert state["threshold"] == pytest.approx(float(torch.quantile(scores, 0.99)), rel=1e-4)
