@@ -78,8 +78,10 @@ def test_score_reports_auroc_aupr_f1_writes_decisions_and_maps(one_class_checkpo
     assert list(rows[0]) == ["index", "file", "label", "score", "normalized_score", "is_anomaly"]
     threshold = read_threshold(one_class_checkpoint)["threshold"]
     for row in rows:
+        if abs(float(row["score"]) - threshold) < 1e-5 * threshold:
+            continue  # the CSV keeps 6 significant digits
         assert row["is_anomaly"] == str(int(float(row["score"]) > threshold))
-        assert (float(row["normalized_score"]) > 0.5) == (row["is_anomaly"] == "1") or float(row["score"]) == threshold
+        assert (float(row["normalized_score"]) > 0.5) == (row["is_anomaly"] == "1")
     tp = sum(row["is_anomaly"] == "1" and row["label"] != "3" for row in rows)
     assert f"true positives {tp}," in result.stdout
     for sheet in ("most_anomalous", "most_normal"):

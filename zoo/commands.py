@@ -322,7 +322,7 @@ def command_score(argv: Sequence[str]) -> dict:
     parser = _data_parser("zoo score", "Anomaly scores of a dataset (higher = more anomalous), and decisions.",
                           "scores.csv: index, file, label, score, normalized_score (threshold = 0.5), is_anomaly")
     parser.add_argument("--normal-class", nargs="+", default=None,
-                        help="with labelled data: the class(es) that are normal (index or name); reports AUROC, "
+                        help="with labelled data: the label(s) of the normal class(es); reports AUROC, "
                              "AUPR, F1 at the threshold and the confusion counts")
     parser.add_argument("--threshold", type=float, default=None,
                         help="decide with this score threshold instead of the one stored in the checkpoint")
