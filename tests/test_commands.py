@@ -55,7 +55,7 @@ def test_score_writes_one_row_per_input_and_reports_auroc(checkpoints, tmp_path)
     result = run_zoo(["score", "--ckpt", str(checkpoints["autoencoder"]), "--data", "digits", "--normal-class", "1",
                       "--out", "scores.csv"], cwd=tmp_path)
     rows = read_rows(tmp_path / "scores.csv")
-    assert len(rows) == 500 and set(rows[0]) == {"index", "file", "label", "score"}
+    assert len(rows) == 500 and set(rows[0]) == {"index", "file", "label", "score", "normalized_score", "is_anomaly"}
     assert all(float(row["score"]) >= 0 for row in rows)
     auroc = float(result.stdout.split("AUROC")[1].split(":")[1].split()[0])
     # The printed AUROC is that of the CSV's scores with the other digits as the anomalies (an AUROC with the
@@ -92,3 +92,30 @@ def test_a_checkpoint_of_the_wrong_task_gets_one_clear_line(checkpoints, tmp_pat
     missing = run_zoo(["encode", "--ckpt", "nowhere.ckpt", "--data", "digits", "--out", "z.npy"], cwd=tmp_path,
                       check=False)
     assert missing.returncode == 2 and "zoo: error: checkpoint nowhere.ckpt does not exist" in missing.stderr
+
+
+def test_sample_interpolate_writes_rows_that_walk_between_latent_points(checkpoints, tmp_path):
+    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "--interpolate", "--steps", "8", "-n", "4",
+             "--out", "walk.png"], cwd=tmp_path)
+    with Image.open(tmp_path / "walk.png") as grid:
+        assert grid.size == (8 * 30 + 2, 4 * 30 + 2)  # 8 steps across, 4 rows, 28 px digits, 2 px padding
+        pixels = np.asarray(grid.convert("L"), dtype=float)
+    tiles = [[pixels[2 + 30 * row:30 * (row + 1), 2 + 30 * step:30 * (step + 1)] for step in range(8)]
+             for row in range(4)]
+    for row in tiles:
+        neighbours = np.mean([np.abs(row[step] - row[step + 1]).mean() for step in range(7)])
+        assert np.abs(row[0] - row[-1]).mean() > neighbours  # a gradual walk, not 8 unrelated samples
+    refused = run_zoo(["sample", "--ckpt", str(checkpoints["autoencoder"]), "--interpolate", "--out", "x.png"],
+                      cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "needs a model with sample()" in refused.stderr
+
+
+def test_slerp_keeps_the_ends_and_the_norm_of_orthogonal_latents():
+    import torch
+
+    from zoo.commands import slerp
+
+    start, end = torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 3.0]])
+    path = slerp(start, end, torch.linspace(0, 1, 5))[0]
+    assert torch.allclose(path[0], start[0]) and torch.allclose(path[-1], end[0], atol=1e-6)
+    assert torch.allclose(path.norm(dim=1), torch.full((5,), 3.0))  # a straight line would dip to 2.12

@@ -42,7 +42,7 @@ SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
 TRAINING = ("fit", "validate", "test", "predict")
 NEEDS = re.compile(r"\s#\s*needs:\s*(?P<what>.*)$")
 # Folders of images the docs ask the user to bring ("your own images"): the workspace has small ones.
-USER_FOLDERS = ("my_images", "suspects", "photos", "labels", "upscaled", "zebras")
+USER_FOLDERS = ("my_images", "suspects", "photos", "labels", "upscaled", "zebras", "noisy")
 # Data for the one tiny fit that gives `--ckpt runs/NAME` a checkpoint, where the model's default data is a download.
 CHECKPOINT_DATA = {"pix2pix": ["--data", "super_resolution"]}
 

@@ -246,6 +246,8 @@ def next_commands(model: L.LightningModule, checkpoint: str, data_flags: str) ->
         commands.append(f"zoo encode --ckpt {checkpoint} {data_flags} --out latents.npy")
     if callable(getattr(model, "anomaly_score", None)):
         commands.append(f"zoo score --ckpt {checkpoint} {data_flags} --out scores.csv")
+    if callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None)):
+        commands.append(f"zoo reconstruct --ckpt {checkpoint} --input MY_IMAGES --out reconstructed")
     if callable(getattr(model, "translate", None)):
         commands.append(f"zoo translate --ckpt {checkpoint} --input MY_IMAGES --out translated")
     return commands

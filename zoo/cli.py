@@ -173,6 +173,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {
     "sample": _lazy("zoo.commands", "command_sample"),
     "encode": _lazy("zoo.commands", "command_encode"),
     "score": _lazy("zoo.commands", "command_score"),
+    "reconstruct": _lazy("zoo.reconstruct", "command_reconstruct"),
     "translate": _lazy("zoo.translate", "command_translate"),
     "prepare": _lazy("zoo.prepare", "command_prepare"),
     "new-plugin": _lazy("zoo.plugins", "command_new_plugin"),
@@ -190,7 +191,10 @@ COMMAND_SUMMARIES = {
     "info": "a model's or datamodule's card and hyper-parameters: zoo info NAME",
     "sample": "images from a generative checkpoint: zoo sample --ckpt PATH -n 64 --out grid.png|DIR/",
     "encode": "latent features of a dataset: zoo encode --ckpt PATH --data NAME --out latents.npy|.npz|.png",
-    "score": "anomaly scores per input (and AUROC with --normal-class K): zoo score --ckpt PATH --data NAME",
+    "score": "anomaly scores and decisions per input (AUROC/F1 with --normal-class K, maps with --maps DIR): "
+             "zoo score --ckpt PATH --data NAME",
+    "reconstruct": "reconstruct (denoise) a folder of images: zoo reconstruct --ckpt PATH --input DIR --out DIR "
+                   "[--noise-std S]",
     "translate": "image-to-image with a pix2pix/CycleGAN checkpoint: zoo translate --ckpt PATH --input DIR --out DIR",
     "prepare": "write a datamodule in litdata's format for --data streaming: zoo prepare --data NAME --out DIR",
     "new-plugin": "scaffold a package that registers a model of your own",

@@ -5,11 +5,12 @@ and switches on by interface: ``sample`` needs ``sample(n, generator)``, ``encod
 ``encode(x)``, ``score`` needs ``anomaly_score(x)``. A checkpoint of the wrong task gets one
 line saying what the command needs and which models have it.
 
-    zoo sample --ckpt runs/dcgan/version_0/checkpoints/last.ckpt -n 64 --out grid.png
-    zoo sample --ckpt ... -n 1000 --out augment/            # one PNG per image
-    zoo encode --ckpt runs/vae/.../last.ckpt --data digits --out latents.npy   # or .npz, .png
-    zoo score  --ckpt runs/autoencoder/.../last.ckpt --data folder --data.root suspects --out scores.csv
-    zoo score  --ckpt ... --data digits --normal-class 3 --out scores.csv    # and the AUROC
+    zoo sample --ckpt runs/dcgan -n 64 --out grid.png          # runs/NAME: its newest last.ckpt
+    zoo sample --ckpt runs/dcgan -n 1000 --out augment/           # one PNG per image
+    zoo encode --ckpt runs/vae --data digits --out latents.npy   # or .npz, .png
+    zoo score  --ckpt runs/autoencoder --data folder --data.root suspects --out scores.csv
+    zoo score  --ckpt runs/autoencoder --data digits --normal-class 3 --out scores.csv    # AUROC, AUPR, F1, confusion
+    zoo score  --ckpt runs/autoencoder --data digits --maps maps/ --top 8                 # anomaly-map sheets
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
     parser.add_argument("--nrow", type=int, default=None, help="images per grid row (default: a square)")
     parser.add_argument("--batch-size", type=int, default=256, help="images generated at once")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--interpolate", action="store_true",
+                        help="-n rows, each a walk of --steps images between two random latent points "
+                             "(spherical interpolation: the path stays where Gaussian latents have mass)")
+    parser.add_argument("--steps", type=int, default=8, help="images per interpolation row, ends included (default 8)")
     args = parser.parse_args(list(argv))
     if args.num < 1:
         raise ZooError(f"-n must be at least 1, got {args.num}")
@@ -95,6 +100,8 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
 
     model = load_for("sample", args.ckpt).to(_device(args.device))
     generator = torch.Generator().manual_seed(args.seed)
+    if args.interpolate:
+        return [write_interpolation(model, args, generator)]
     with torch.no_grad():
         images = torch.cat([
             model.sample(min(args.batch_size, args.num - start), generator=generator).float().cpu().clamp(0, 1)
@@ -110,6 +117,53 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
     save_image(make_grid(images, nrow=nrow, padding=2, pad_value=1.0), out)
     print(f"wrote a grid of {len(images)} samples to {out}")
     return [out]
+
+
+def slerp(start: torch.Tensor, end: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows of ``start`` and ``end`` (N, D) at ``fractions`` (S,): (N, S, D).
+
+    A straight line between two Gaussian latents passes near the origin, where a standard normal
+    in many dimensions has almost no mass, so the middle images look washed out; the great circle
+    keeps the norm typical (White, "Sampling Generative Networks", 2016). Parallel points fall back
+    to the straight line.
+    """
+    cosine = torch.nn.functional.cosine_similarity(start, end, dim=1).clamp(-1.0, 1.0)
+    angle = torch.arccos(cosine)[:, None]
+    fractions = fractions[None, :]
+    sine = torch.sin(angle)
+    parallel = sine.abs() < 1e-6
+    safe = torch.where(parallel, torch.ones_like(sine), sine)
+    start_weight = torch.where(parallel, 1 - fractions, torch.sin((1 - fractions) * angle) / safe)
+    end_weight = torch.where(parallel, fractions, torch.sin(fractions * angle) / safe)
+    return start_weight[..., None] * start[:, None] + end_weight[..., None] * end[:, None]
+
+
+def write_interpolation(model, args, generator: torch.Generator) -> Path:
+    """A grid of ``-n`` rows, each decoding ``--steps`` points on the great circle between two latent samples."""
+    from torchvision.utils import make_grid, save_image
+
+    latent_dim = getattr(model, "latent_dim", None)
+    if not isinstance(latent_dim, int):
+        name = registry.name_of(type(model), "model") or type(model).__name__
+        raise ZooError(f"--interpolate needs a model with a latent space (latent_dim); {name} has none")
+    if args.steps < 2:
+        raise ZooError(f"--steps must be at least 2 (the two ends), got {args.steps}")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ZooError(f"--out {args.out}: --interpolate writes one grid; give an image file (.png, .jpg)")
+    # Latents a generator draws with randn (GANs, the VAE's prior): images from `decode` where the
+    # model has it (VAE), else from `forward` (the GANs map latents to images).
+    decode = model.decode if callable(getattr(model, "decode", None)) else model
+    ends = torch.randn(2, args.num, latent_dim, generator=generator)
+    path = slerp(ends[0], ends[1], torch.linspace(0, 1, args.steps)).reshape(-1, latent_dim)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        images = torch.cat([decode(chunk.to(device)).float().cpu().clamp(0, 1)
+                            for chunk in path.split(args.batch_size)])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_image(make_grid(images, nrow=args.steps, padding=2, pad_value=1.0), out)
+    print(f"wrote {args.num} interpolations of {args.steps} steps to {out}")
+    return out
 
 
 # ------------------------------------------------------------------- data for encode and score
@@ -279,35 +333,157 @@ def plot_latents(latents: torch.Tensor, labels: torch.Tensor, out: Path) -> None
 # ----------------------------------------------------------------------------------- zoo score
 
 
-def command_score(argv: Sequence[str]) -> float | None:
+def command_score(argv: Sequence[str]) -> dict:
     own, data_args = _split_data_args(argv)
-    parser = _data_parser("zoo score", "Anomaly scores of a dataset (higher = more anomalous).", "scores.csv")
-    parser.add_argument("--normal-class", type=int, default=None,
-                        help="with labelled data: the class that is normal; reports the AUROC of the scores")
+    parser = _data_parser("zoo score", "Anomaly scores of a dataset (higher = more anomalous), and decisions.",
+                          "scores.csv: index, file, label, score, normalized_score (threshold = 0.5), is_anomaly")
+    parser.add_argument("--normal-class", nargs="+", default=None,
+                        help="with labelled data: the label(s) of the normal class(es); reports AUROC, "
+                             "AUPR, F1 at the threshold and the confusion counts")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="decide with this score threshold instead of the one stored in the checkpoint")
+    parser.add_argument("--threshold-quantile", type=float, default=None,
+                        help="decide with this quantile (0-1) of the normal validation scores stored at fit time")
+    parser.add_argument("--maps", default=None, help="folder for anomaly-map sheets (reconstruction models)")
+    parser.add_argument("--top", type=int, default=8,
+                        help="inputs per map sheet: the N most anomalous and the N most normal")
+    parser.add_argument("--map-sigma", type=float, default=1.0,
+                        help="standard deviation in pixels of the Gaussian smoothing the maps (0: none)")
     args = parser.parse_args(own)
     if not args.out.lower().endswith(".csv"):
         raise ZooError(f"--out {args.out}: expected a .csv file")
+    if args.top < 1:
+        raise ZooError(f"--top must be at least 1, got {args.top}")
     model = load_for("score", args.ckpt)
+    from zoo import anomaly
+
+    if args.maps is not None and not anomaly.can_reconstruct(model):
+        name = registry.name_of(type(model), "model") or type(model).__name__
+        raise ZooError(f"--maps needs a model with encode() and decode() to draw reconstruction errors; "
+                       f"{name} has none")
+    state = anomaly.read_threshold(args.ckpt)
+    threshold, source = _decision_threshold(state, args)
     scores, labels, files = _run_over_split(model, args, data_args, "anomaly_score")
+    scores = scores.double()
+    normalized = is_anomaly = None
+    if threshold is not None:
+        low, high = (state["min"], state["max"]) if state else (float(scores.min()), float(scores.max()))
+        normalized = anomaly.normalize(scores, threshold, low, high)
+        is_anomaly = scores > threshold
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["index", "file", "label", "score"])
+        writer.writerow(["index", "file", "label", "score", "normalized_score", "is_anomaly"])
         for index, (score, label) in enumerate(zip(scores.tolist(), labels.tolist())):
-            writer.writerow([index, files[index] if files else "", label, f"{score:.6g}"])
+            writer.writerow([index, files[index] if files else "", label, f"{score:.6g}",
+                             f"{float(normalized[index]):.6g}" if normalized is not None else "",
+                             int(is_anomaly[index]) if is_anomaly is not None else ""])
     print(f"wrote {len(scores)} anomaly scores of the {args.split} split to {out}")
-    if args.normal_class is None:
-        return None
-    anomalous = (labels != args.normal_class).long()
-    if anomalous.min() == anomalous.max():
-        raise ZooError(f"--normal-class {args.normal_class}: the {args.split} split needs both that class and others "
-                       f"to measure an AUROC (labels found: {sorted(set(labels.tolist()))})")
-    from torchmetrics.functional.classification import binary_auroc
+    if threshold is None:
+        print("no threshold: the checkpoint holds none (fitted without validation or by an older zoo); "
+              "pass --threshold T to decide")
+    else:
+        print(f"threshold {threshold:.6g} ({source}): {int(is_anomaly.sum())} of {len(scores)} flagged as anomalies")
+    results: dict = {"threshold": threshold, "num_anomalies": int(is_anomaly.sum()) if is_anomaly is not None else None}
+    if args.normal_class is not None:
+        results.update(_labelled_metrics(scores, labels, is_anomaly, args))
+    if args.maps is not None:
+        results["maps"] = _write_maps(model, args, data_args, scores, labels, files)
+    return results
 
-    # binary_auroc reads values outside [0, 1] as logits and squashes them; AUROC depends only on
-    # the order, so pass dense ranks scaled to [0, 1] (ties stay ties).
-    _, ranks = torch.unique(scores, return_inverse=True)
-    auroc = float(binary_auroc(ranks.float() / max(1, int(ranks.max())), anomalous))
-    print(f"AUROC (class {args.normal_class} normal, all others anomalous): {auroc:.4f}")
-    return auroc
+
+def _decision_threshold(state: dict | None, args) -> tuple[float | None, str]:
+    """The threshold a decision uses, and where it came from, for the printed line."""
+    from zoo import anomaly
+
+    if args.threshold is not None and args.threshold_quantile is not None:
+        raise ZooError("give --threshold or --threshold-quantile, not both")
+    if args.threshold is not None:
+        return args.threshold, "given by --threshold"
+    if args.threshold_quantile is not None:
+        if state is None:
+            raise ZooError(f"--threshold-quantile needs the validation scores a `zoo fit` stores; {args.ckpt} has "
+                           "none (fit with validation, or pass --threshold T)")
+        quantile = anomaly.threshold_at_quantile(state, args.threshold_quantile)
+        return quantile, f"the {args.threshold_quantile} quantile of the normal validation scores"
+    if state is None:
+        return None, ""
+    if state["method"] == "f1":
+        return state["threshold"], f"stored in the checkpoint: F1-optimal on validation, F1 {state['f1']:.3f}"
+    return state["threshold"], f"stored in the checkpoint: the {state['quantile']} quantile of the validation scores"
+
+
+def _normal_ids(names: list[str], labels: torch.Tensor, args) -> list[int]:
+    ids = []
+    for name in names:
+        try:
+            ids.append(int(name))
+        except ValueError:
+            raise ZooError(f"--normal-class {name}: give the class index (a label of the {args.split} split, "
+                           f"found: {sorted(set(labels.tolist()))})") from None
+    return ids
+
+
+def _labelled_metrics(scores: torch.Tensor, labels: torch.Tensor, is_anomaly: torch.Tensor | None, args) -> dict:
+    """AUROC, AUPR, F1 at the threshold and the confusion counts, with anomalies as the positive class."""
+    from torchmetrics.functional.classification import (binary_auroc, binary_average_precision,
+                                                        binary_confusion_matrix, binary_f1_score)
+
+    from zoo.anomaly import f1_optimal_threshold, order_preserving_unit
+
+    normal_ids = _normal_ids(args.normal_class, labels, args)
+    anomalous = (~torch.isin(labels, torch.tensor(normal_ids, dtype=labels.dtype))).long()
+    if anomalous.min() == anomalous.max():
+        raise ZooError(f"--normal-class {' '.join(args.normal_class)}: the {args.split} split needs both those "
+                       f"classes and others to measure (labels found: {sorted(set(labels.tolist()))})")
+    unit = order_preserving_unit(scores)
+    metrics = {"auroc": float(binary_auroc(unit, anomalous)), "aupr": float(binary_average_precision(unit, anomalous))}
+    normal = ", ".join(args.normal_class)
+    print(f"AUROC (class {normal} normal, all others anomalous): {metrics['auroc']:.4f}")
+    print(f"AUPR (anomalies positive, {float(anomalous.double().mean()):.1%} of inputs): {metrics['aupr']:.4f}")
+    if is_anomaly is not None:
+        predicted = is_anomaly.long()
+        (tn, fp), (fn, tp) = binary_confusion_matrix(predicted, anomalous).tolist()
+        metrics.update(f1=float(binary_f1_score(predicted, anomalous)), tp=tp, fp=fp, tn=tn, fn=fn)
+        print(f"F1 at the threshold: {metrics['f1']:.4f}  (true positives {tp}, false positives {fp}, "
+              f"true negatives {tn}, false negatives {fn})")
+    best_threshold, best_f1 = f1_optimal_threshold(scores, anomalous.bool())
+    metrics.update(best_threshold=best_threshold, best_f1=best_f1)
+    print(f"best F1 on this split: {best_f1:.4f} at threshold {best_threshold:.6g} (--threshold to use it)")
+    return metrics
+
+
+def _write_maps(model, args, data_args: list[str], scores: torch.Tensor, labels: torch.Tensor,
+                files: list[str] | None) -> list[Path]:
+    """Sheets of the ``--top`` most anomalous and most normal inputs: input | reconstruction | error map."""
+    from zoo.anomaly import error_maps, write_map_sheet
+
+    order = torch.argsort(scores, descending=True)
+    top = min(args.top, len(scores))
+    chosen = {"most_anomalous": order[:top].tolist(), "most_normal": order.flip(0)[:top].tolist()}
+    wanted = set(chosen["most_anomalous"]) | set(chosen["most_normal"])
+    # A second pass keeps only the chosen images in memory, whatever the size of the split.
+    datamodule = build_datamodule(["--data", args.data, *data_args])
+    images, seen = {}, 0
+    for batch in iterate_split(datamodule, args.split):
+        for offset in range(len(batch[0])):
+            if seen + offset in wanted:
+                images[seen + offset] = batch[0][offset]
+        seen += len(batch[0])
+    device = next(model.parameters()).device
+    sheets = {}
+    for name, indices in chosen.items():
+        stacked = torch.stack([images[index] for index in indices]).to(device)
+        sheets[name] = (indices, stacked, *error_maps(model, stacked, args.map_sigma))
+    vmax = max(float(errors.max()) for *_, errors in sheets.values()) or 1.0
+    written = []
+    for name, (indices, stacked, reconstructions, errors) in sheets.items():
+        captions = [f"#{index} label {int(labels[index])}\nscore {float(scores[index]):.4g}"
+                    + (f"\n{Path(files[index]).name}" if files else "") for index in indices]
+        path = Path(args.maps) / f"{name}.png"
+        title = f"{name.replace('_', ' ')} {len(indices)} of {len(scores)} ({args.split} split)"
+        write_map_sheet(path, title, stacked.cpu(), reconstructions.cpu(), errors.cpu(), captions, vmax)
+        written.append(path)
+    print(f"wrote anomaly maps of the {top} most anomalous and {top} most normal inputs to {args.maps}/")
+    return written

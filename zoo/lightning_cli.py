@@ -17,6 +17,7 @@ import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from zoo import registry
+from zoo.anomaly import AnomalyThreshold
 from zoo.callbacks import DistinctRankNoise, RunCheckpoint, RunSummary, SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
 from zoo.guards import NonFiniteGuard
@@ -317,6 +318,7 @@ class ZooCLI(LightningCLI):
         parser.add_lightning_class_args(TranslationGridCallback, "translations")
         # A NaN or Inf in a logged loss or a gradient stops the run, keeping the weights from before it.
         parser.add_lightning_class_args(NonFiniteGuard, "nan")
+        parser.add_lightning_class_args(AnomalyThreshold, "anomaly")  # switches on by `anomaly_score`
 
     def _parse_ckpt_path(self) -> None:
         # Lightning replaces the model's config with the class and hyper-parameters the checkpoint holds, so

@@ -148,6 +148,9 @@ def command_prepare(argv: Sequence[str]) -> dict[str, Any]:
         "source_options": data_args,
         "image_shape": list(datamodule.image_shape),
         "num_classes": getattr(datamodule, "num_classes", None),
+        "class_names": getattr(datamodule, "class_names", None) or None,
+        # One-class data (--data.normal_classes): train and val hold only these labels, test holds all.
+        "normal_classes": getattr(datamodule, "normal_class_ids", None),
         "image_format": args.image_format,
         "splits": {split: len(dataset) for split, dataset in datasets.items()},
     }

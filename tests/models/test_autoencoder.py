@@ -28,3 +28,14 @@ def test_any_input_size_round_trips_to_the_same_shape(image_shape, architecture)
     model = Autoencoder(image_shape=image_shape, latent_dim=8, architecture=architecture)
     images = torch.rand(2, *image_shape)
     assert model(images).shape == images.shape
+
+
+def test_score_chooses_what_anomaly_score_measures():
+    torch.manual_seed(0)
+    images = torch.rand(5, 1, 28, 28)
+    mse, bce = Autoencoder(score="mse"), Autoencoder(score="bce")
+    bce.load_state_dict(mse.state_dict())
+    reconstruction = mse(images)
+    assert torch.allclose(mse.anomaly_score(images), (reconstruction - images).pow(2).flatten(1).mean(1), atol=1e-6)
+    expected = torch.nn.functional.binary_cross_entropy(reconstruction, images, reduction="none").flatten(1).mean(1)
+    assert torch.allclose(bce.anomaly_score(images), expected, atol=1e-5)

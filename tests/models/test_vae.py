@@ -51,3 +51,16 @@ def test_beta_weights_the_kl_term_in_the_training_loss():
     # The KL term does not depend on the sampled latent: the losses differ by (4 - 1) x KL exactly.
     assert kl.mean() > 0
     assert torch.allclose(losses[1] - losses[0], 3 * kl.mean(), atol=1e-3)  # float32 sums of ~500 nats
+
+
+def test_score_chooses_negative_elbo_its_reconstruction_term_or_the_squared_error():
+    torch.manual_seed(0)
+    images = torch.rand(5, 1, 28, 28)
+    models = {score: VAE(score=score) for score in ("elbo", "bce", "mse")}
+    for model in models.values():
+        model.load_state_dict(models["elbo"].state_dict())
+    reconstruction, kl, _ = models["elbo"].elbo_terms(images, sample_latent=False)
+    assert torch.allclose(models["elbo"].anomaly_score(images), reconstruction + kl)
+    assert torch.allclose(models["bce"].anomaly_score(images), reconstruction)
+    squared = (models["mse"](images) - images).pow(2).flatten(1).mean(1)
+    assert torch.allclose(models["mse"].anomaly_score(images), squared, atol=1e-6)

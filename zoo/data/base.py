@@ -12,8 +12,10 @@ import warnings
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 from torchdata.stateful_dataloader import StatefulDataLoader
+
+from zoo.errors import ZooError
 
 # torchdata 0.11 calls a torch function that torch now flags as deprecated, once per loader: not the user's concern.
 warnings.filterwarnings("ignore", message="'set_vital' is deprecated")
@@ -71,18 +73,44 @@ class ImageDataModule(L.LightningDataModule):
     image_shape: tuple[int, int, int]
     num_classes: int | None = None
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0) -> None:
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0,
+                 normal_classes: list[int | str] | None = None) -> None:
         super().__init__()
         if batch_size < 1:
-            from zoo.errors import ZooError
-
             raise ZooError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.normal_classes = None if normal_classes is None else list(normal_classes)
+        self.normal_class_ids: list[int] | None = None
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+
+    def keep_normal_classes(self, class_names: list[str]) -> None:
+        """One-class training: keep only ``normal_classes`` in train and val; test keeps every class.
+
+        Called by each subclass at the end of its ``setup`` with the names of its classes (the
+        label is the index). The protocol of Ruff et al. 2018 (Deep SVDD): a model that never saw
+        the anomalies, scored on a test split that holds them. Nothing happens without
+        ``normal_classes``.
+        """
+        self.class_names = list(class_names)
+        if self.normal_classes is None:
+            return
+        from zoo import registry
+
+        name = registry.name_of(type(self), "datamodule") or type(self).__name__
+        self.normal_class_ids = class_ids(self.normal_classes, class_names, name)
+        for split in ("train", "val"):
+            dataset = getattr(self, f"{split}_set")
+            labels = dataset_labels(dataset)
+            keep = torch.isin(labels, torch.tensor(self.normal_class_ids)).nonzero().flatten().tolist()
+            if not keep:
+                found = ", ".join(class_names[label] for label in sorted(set(labels.tolist())))
+                raise ZooError(f"normal_classes {self.normal_classes} leaves the {split} split of "
+                               f"{name} empty (classes found in it: {found or 'none'})")
+            setattr(self, f"{split}_set", subset_of(dataset, keep))
 
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
@@ -114,6 +142,42 @@ class ImageDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)
+
+
+def class_ids(wanted: list[int | str], class_names: list[str], owner: str) -> list[int]:
+    """Label indices of ``wanted`` classes, each given by name or by index; an unknown one is a ZooError."""
+    ids = []
+    for name in wanted:
+        if isinstance(name, str) and name in class_names:
+            ids.append(class_names.index(name))
+        elif isinstance(name, int) and not isinstance(name, bool) and 0 <= name < len(class_names):
+            ids.append(name)
+        elif isinstance(name, str) and name.isdigit() and int(name) < len(class_names):
+            ids.append(int(name))
+        else:
+            shown = ", ".join(f"{index} ({label})" if label != str(index) else label
+                              for index, label in enumerate(class_names))
+            raise ZooError(f"normal_classes: {owner} has no class {name!r} (classes found: {shown or 'none'})")
+    return sorted(set(ids))
+
+
+def dataset_labels(dataset: Dataset) -> torch.Tensor:
+    """Every label of a map-style dataset, read from its label list where it keeps one, else item by item."""
+    if isinstance(dataset, Subset):
+        return dataset_labels(dataset.dataset)[torch.as_tensor(dataset.indices, dtype=torch.long)]
+    if isinstance(dataset, TensorDataset) and len(dataset.tensors) > 1:
+        return dataset.tensors[1].long()
+    for attribute in ("targets", "labels"):  # torchvision's datasets; the zoo's ImageFiles
+        if getattr(dataset, attribute, None) is not None:
+            return torch.as_tensor(getattr(dataset, attribute), dtype=torch.long)
+    return torch.tensor([int(dataset[index][1]) for index in range(len(dataset))], dtype=torch.long)
+
+
+def subset_of(dataset: Dataset, indices: list[int]) -> Subset:
+    """``Subset(dataset, indices)``, flattened when ``dataset`` is itself a Subset (file lists index the base)."""
+    if isinstance(dataset, Subset):
+        return Subset(dataset.dataset, [dataset.indices[index] for index in indices])
+    return Subset(dataset, indices)
 
 
 def subsets(dataset: Dataset, fractions: tuple[float, ...], seed: int) -> list[Subset]:

@@ -63,8 +63,18 @@ class DigitsDataModule(ImageDataModule):
 
     num_classes = 10
 
-    def __init__(self, batch_size: int = 64, image_size: int = 28, num_workers: int = 0, seed: int = 0) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+    def __init__(self, batch_size: int = 64, image_size: int = 28, num_workers: int = 0, seed: int = 0,
+                 normal_classes: list[int | str] | None = None) -> None:
+        """
+        Args:
+            batch_size: images per batch.
+            image_size: side of the square images (28 is the original; others are resized).
+            num_workers: DataLoader worker processes.
+            seed: seed of the train/val/test split.
+            normal_classes: one-class training: keep only these classes (label index or name) in train
+                and val, every class in test, e.g. ``[3]``; default: every class everywhere.
+        """
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes)
         if image_size < 8:
             raise ZooError(f"digits image_size must be at least 8, got {image_size}")
         self.image_size = image_size
@@ -74,3 +84,4 @@ class DigitsDataModule(ImageDataModule):
         if self.train_set is None:
             splits = digits_splits(self.image_size, self.seed)
             self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
+            self.keep_normal_classes([str(digit) for digit in range(10)])

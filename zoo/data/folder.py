@@ -57,6 +57,7 @@ class ImageFolderDataModule(ImageDataModule):
         num_workers: int = default_num_workers(),
         seed: int = 0,
         skip_broken: bool = False,
+        normal_classes: list[int | str] | None = None,
     ) -> None:
         """
         Args:
@@ -70,8 +71,11 @@ class ImageFolderDataModule(ImageDataModule):
             seed: seed of the split.
             skip_broken: leave out files that do not decode (unreadable or truncated), counted in one warning;
                 this decodes every image once at setup. Without it the first broken file stops the run, by name.
+            normal_classes: one-class training, with one sub-folder per class: keep only these classes
+                (folder name, or index in sorted order) in train and val, every class in test, e.g.
+                ``[good]``; default: every image everywhere.
         """
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes)
         if image_size < 4:
             raise ZooError(f"image_size must be at least 4, got {image_size}")
         if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
@@ -108,6 +112,10 @@ class ImageFolderDataModule(ImageDataModule):
         self.dataset = ImageFiles(files, labels, self.image_size, self.channels)
         train_idx, val_idx, test_idx = self._split(len(files))
         self.train_set, self.val_set, self.test_set = (Subset(self.dataset, idx) for idx in (train_idx, val_idx, test_idx))
+        if self.normal_classes is not None and not self.class_names:
+            raise ZooError(f"normal_classes {self.normal_classes}: {root} has no class sub-folders (classes found: "
+                           "none); put each class's images in root/<class>/")
+        self.keep_normal_classes(self.class_names)
 
     def _split(self, n: int) -> list[list[int]]:
         if n < 3:  # too few to hold any out: every split sees every image

@@ -103,6 +103,7 @@ class StreamingDataModule(ImageDataModule):
         seed: int = 0,
         cache_dir: str | None = None,
         max_cache_size: str | None = None,
+        normal_classes: list[int | str] | None = None,
     ) -> None:
         """
         Args:
@@ -113,8 +114,12 @@ class StreamingDataModule(ImageDataModule):
             seed: seed of the shuffle; every process must use the same one.
             cache_dir: where remote chunks are cached (default: litdata's cache folder).
             max_cache_size: cap on the remote chunk cache, e.g. "50GB" (default: litdata's, 75% of free disk).
+            normal_classes: one-class data, as for the other datamodules. litdata streams chunks and cannot
+                drop items on the way, so the filter is applied when writing: `zoo prepare --data NAME
+                --data.normal_classes [3]` writes train and val with those classes only and test with all;
+                this option checks that the prepared data is that (a one-line error says how to prepare it).
         """
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes)
         self.root = root
         self.shuffle = shuffle
         self.cache_dir = cache_dir
@@ -161,7 +166,30 @@ class StreamingDataModule(ImageDataModule):
             transform=partial(to_image_and_label, channels=self.image_shape[0]),
         )
 
+    def check_normal_classes(self) -> None:
+        """Take the prepared data's normal classes, refusing ``normal_classes`` that the prepared splits do not hold."""
+        prepared = self.metadata.get("normal_classes")
+        if self.normal_classes is None:
+            self.normal_class_ids = prepared
+            return
+        num_classes = self.metadata.get("num_classes")
+        if not num_classes:
+            raise ZooError(f"normal_classes {self.normal_classes}: {self.root} holds no labels (classes found: none)")
+        from zoo.data.base import class_ids
+
+        names = self.metadata.get("class_names") or [str(index) for index in range(num_classes)]
+        self.class_names = list(names)
+        wanted = class_ids(self.normal_classes, names, "streaming")
+        if wanted != prepared:
+            source = self.metadata.get("source", "NAME")
+            held = "every class" if prepared is None else "classes " + ", ".join(names[index] for index in prepared)
+            raise ZooError(f"normal_classes {self.normal_classes}: the train and val splits of {self.root} hold "
+                           f"{held} (classes found: {', '.join(names)}); streaming cannot drop items, so prepare a "
+                           f"one-class copy: zoo prepare --data {source} --data.normal_classes {wanted} --out DIR")
+        self.normal_class_ids = wanted
+
     def setup(self, stage: str | None = None) -> None:
+        self.check_normal_classes()
         for split in SPLITS_OF_STAGE.get(stage, SPLITS) if stage else SPLITS:
             if getattr(self, f"{split}_set") is None:
                 setattr(self, f"{split}_set", self._dataset(split, shuffle=self.shuffle and split == "train"))

@@ -28,6 +28,7 @@ class _TorchvisionDataModule(ImageDataModule):
         val_fraction: float = 0.1,
         num_workers: int = default_num_workers(),
         seed: int = 0,
+        normal_classes: list[int | str] | None = None,
     ) -> None:
         """
         Args:
@@ -37,8 +38,10 @@ class _TorchvisionDataModule(ImageDataModule):
             val_fraction: share of the official training set held out for validation.
             num_workers: DataLoader worker processes.
             seed: seed of the train/val split.
+            normal_classes: one-class training: keep only these classes (label index or name) in train
+                and val, every class in test, e.g. ``[3]`` or ``[cat]``; default: every class everywhere.
         """
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes)
         if not 0.0 < val_fraction < 1.0:
             raise ZooError(f"val_fraction must be between 0 and 1, got {val_fraction}")
         self.root = root
@@ -76,6 +79,7 @@ class _TorchvisionDataModule(ImageDataModule):
         train_idx, val_idx = split_indices(len(full_train), (1.0 - self.val_fraction, self.val_fraction), self.seed)
         self.train_set, self.val_set = Subset(full_train, train_idx), Subset(full_train, val_idx)
         self.test_set = self._open(train=False)
+        self.keep_normal_classes(list(full_train.classes))
 
 
 class MNISTDataModule(_TorchvisionDataModule):

@@ -11,6 +11,8 @@ Uses: latent features for dimensionality reduction (``encode``), anomaly detecti
 
 from __future__ import annotations
 
+from typing import Literal
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -36,6 +38,7 @@ class Autoencoder(L.LightningModule):
         hidden_dims: list[int] | None = None,
         architecture: Architecture = "dense",
         lr: float = 1e-3,
+        score: Literal["mse", "bce"] = "mse",
     ) -> None:
         """
         Args:
@@ -45,6 +48,9 @@ class Autoencoder(L.LightningModule):
                 default none for dense (the classic single layer) and [32, 64] for conv.
             architecture: "dense" (flattened pixels) or "conv" (strided convolutions).
             lr: Adam learning rate.
+            score: what ``anomaly_score`` measures: "mse" (mean squared reconstruction error) or "bce"
+                (mean binary cross-entropy of the reconstruction, the training loss); see
+                docs/uses/anomaly_detection.md for which ranks digits better.
         """
         check_positive(image_shape=image_shape, latent_dim=latent_dim, hidden_dims=hidden_dims, lr=lr)
         super().__init__()
@@ -73,8 +79,11 @@ class Autoencoder(L.LightningModule):
 
     @torch.no_grad()
     def anomaly_score(self, images: torch.Tensor) -> torch.Tensor:
-        """Mean squared reconstruction error per image, shape (N,); higher = more anomalous."""
-        return (self(images).float() - images.float()).pow(2).flatten(1).mean(1)
+        """Reconstruction error per image (``score``: mean squared error or BCE), shape (N,); higher = anomalous."""
+        logits = self.decoder(self.encode(images)).float()
+        if self.hparams.get("score", "mse") == "bce":
+            return F.binary_cross_entropy_with_logits(logits, images.float(), reduction="none").flatten(1).mean(1)
+        return (torch.sigmoid(logits) - images.float()).pow(2).flatten(1).mean(1)
 
     # -- training
     def corrupt(self, images: torch.Tensor) -> torch.Tensor:

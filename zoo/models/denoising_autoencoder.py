@@ -10,6 +10,8 @@ Uses: denoising (``model(noisy)``), features robust to noise, anomaly scores.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from zoo.errors import check_non_negative
@@ -28,6 +30,7 @@ class DenoisingAutoencoder(Autoencoder):
         architecture: Architecture = "dense",
         lr: float = 1e-3,
         noise_std: float = 0.2,
+        score: Literal["mse", "bce"] = "mse",
     ) -> None:
         """
         Args:
@@ -37,9 +40,10 @@ class DenoisingAutoencoder(Autoencoder):
             architecture: "dense" or "conv".
             lr: Adam learning rate.
             noise_std: standard deviation of the Gaussian noise added to inputs in [0, 1].
+            score: what ``anomaly_score`` measures on clean inputs: "mse" or "bce", as for ``autoencoder``.
         """
         check_non_negative(noise_std=noise_std)
-        super().__init__(image_shape, latent_dim, hidden_dims, architecture, lr)
+        super().__init__(image_shape, latent_dim, hidden_dims, architecture, lr, score)
         self.save_hyperparameters()
 
     def corrupt(self, images: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,8 @@ anomaly detection (``anomaly_score`` = negative ELBO, in nats per image).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -37,6 +39,7 @@ class VAE(L.LightningModule):
         architecture: Architecture = "dense",
         beta: float = 1.0,
         lr: float = 1e-3,
+        score: Literal["elbo", "mse", "bce"] = "elbo",
     ) -> None:
         """
         Args:
@@ -46,6 +49,9 @@ class VAE(L.LightningModule):
             architecture: "dense" or "conv".
             beta: weight of the KL term (1 = the true ELBO; >1 = beta-VAE, more disentangled, blurrier).
             lr: Adam learning rate.
+            score: what ``anomaly_score`` measures: "elbo" (negative ELBO, nats per image), "mse" (mean
+                squared error of the reconstruction at the posterior mean) or "bce" (its reconstruction
+                term alone); see docs/uses/anomaly_detection.md for which ranks digits better.
         """
         check_positive(image_shape=image_shape, latent_dim=latent_dim, hidden_dims=hidden_dims, lr=lr)
         check_non_negative(beta=beta)
@@ -95,9 +101,12 @@ class VAE(L.LightningModule):
 
     @torch.no_grad()
     def anomaly_score(self, images: torch.Tensor) -> torch.Tensor:
-        """Negative ELBO per image (nats), at the posterior mean so the score is deterministic."""
-        reconstruction, kl, _ = self.elbo_terms(images, sample_latent=False)
-        return reconstruction + kl
+        """Per image, at the posterior mean so the score is deterministic: negative ELBO (nats), or per ``score``."""
+        reconstruction, kl, logits = self.elbo_terms(images, sample_latent=False)
+        score = self.hparams.get("score", "elbo")
+        if score == "mse":
+            return (torch.sigmoid(logits.float()) - images.float()).pow(2).flatten(1).mean(1)
+        return reconstruction if score == "bce" else reconstruction + kl
 
     # -- training
     def _step(self, images: torch.Tensor, stage: str) -> torch.Tensor:
