@@ -50,3 +50,23 @@ def test_an_explicit_budget_wins_and_quiet_leaves_the_summary_out(tmp_path, budg
     step = torch.load(next(tmp_path.glob("runs/autoencoder/version_0/checkpoints/last.ckpt")),
                       weights_only=True)["global_step"]
     assert step == (2 if budget[0] == "--trainer.max_epochs" else 3)
+
+
+@pytest.mark.parametrize("has_bf16_units", [False, True])
+def test_bf16_on_a_cpu_without_bf16_units_warns_with_the_measured_slowdown(tmp_path, monkeypatch, has_bf16_units):
+    import warnings
+
+    from zoo import lightning_cli
+    from zoo.cli import run_cli
+
+    monkeypatch.setattr(lightning_cli, "cpu_has_bf16_units", lambda: has_bf16_units)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_cli(["fit", "--model", "autoencoder", "--data", "digits", *TINY_EPOCHS, "--trainer.max_steps", "1",
+                 "--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed",
+                 "--trainer.default_root_dir", str(tmp_path)])
+    slow = [str(warning.message) for warning in caught if "without bf16 units" in str(warning.message)]
+    if has_bf16_units:
+        assert not slow
+    else:
+        assert len(slow) == 1 and "0.05x the speed of 32-true" in slow[0] and "--trainer.precision 32-true" in slow[0]
