@@ -203,10 +203,11 @@ class RunCheckpoint(ModelCheckpoint):
     """
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_train_end(trainer, pl_module)
         # The parent's own record of the step it last wrote; equal when the fit ended on a checkpoint.
         if self.save_last and self.dirpath is not None and self._last_global_step_saved != trainer.global_step:
-            self._write_last(trainer)
+            self._write_last(trainer)  # also covers the parent's case below: no last.ckpt written yet
+        else:
+            super().on_train_end(trainer, pl_module)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         every_rank_stops = isinstance(exception, (KeyboardInterrupt, SIGTERMException))
