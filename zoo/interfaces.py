@@ -11,7 +11,7 @@ that offer it, for error hints.
 | task | protocol | methods |
 | --- | --- | --- |
 | generation | :class:`Generation` | ``sample(n, generator=None) -> (n, C, H, W)`` in [0, 1] |
-| conditional generation | :class:`ConditionalGeneration` | ``num_classes``, ``sample(n, generator=None, labels=None)`` |
+| conditional generation | :class:`ConditionalGeneration` | ``num_classes``, ``sample(n, generator, labels)`` |
 | reconstruction | :class:`Reconstruction` | ``encode(x) -> z``, ``decode(z) -> x`` |
 | anomaly scoring | :class:`AnomalyScoring` | ``anomaly_score(x) -> (N,)``, higher = more anomalous |
 | translation | :class:`Translation` | ``translate(x, direction="AtoB") -> x`` |

@@ -20,8 +20,8 @@ from zoo import registry
 from zoo.anomaly import AnomalyThreshold
 from zoo.callbacks import DistinctRankNoise, RunCheckpoint, RunSummary, SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
-from zoo.interfaces import batch_kind_of, uses_manual_optimization
 from zoo.guards import NonFiniteGuard
+from zoo.interfaces import batch_kind_of, uses_manual_optimization
 from zoo.metrics.fid import FIDCallback
 
 RUNS_DIR = "runs"

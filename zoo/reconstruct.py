@@ -22,10 +22,10 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from zoo import registry
-from zoo.interfaces import Reconstruction, registered_with
 from zoo.checkpoints import load_model
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
 from zoo.errors import ZooError
+from zoo.interfaces import Reconstruction, registered_with
 
 
 def file_channels(path: Path) -> int:

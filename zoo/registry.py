@@ -300,7 +300,8 @@ def declared_attributes(target: str, names: tuple[str, ...]) -> dict[str, str]:
 def builtin_metadata(kind: str, name: str, target: str) -> dict[str, Any]:
     """A built-in's card: registry.yaml's entry plus the facts its class declares, in :data:`METADATA_ORDER`."""
     metadata = {**catalogue()[kind].get(name, {}), **declared_attributes(target, DECLARED_BY_CLASS[kind])}
-    ordered = [key for key in METADATA_ORDER if key in metadata] + [key for key in metadata if key not in METADATA_ORDER]
+    ordered = [key for key in METADATA_ORDER if key in metadata]
+    ordered += [key for key in metadata if key not in METADATA_ORDER]
     return {key: metadata[key] for key in ordered}
 
 
