@@ -90,12 +90,12 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
     from torchvision.utils import make_grid, save_image
 
     model = load_for("sample", args.ckpt).to(_device(args.device))
-    generator = torch.Generator().manual_seed(args.seed)
+    rng = torch.Generator().manual_seed(args.seed)
     if args.interpolate:
-        return [write_interpolation(model, args, generator)]
+        return [write_interpolation(model, args, rng)]
     with torch.no_grad():
         images = torch.cat([
-            model.sample(min(args.batch_size, args.num - start), generator=generator).float().cpu().clamp(0, 1)
+            model.sample(min(args.batch_size, args.num - start), generator=rng).float().cpu().clamp(0, 1)
             for start in range(0, args.num, args.batch_size)
         ])
     if to_folder:
@@ -129,7 +129,7 @@ def slerp(start: torch.Tensor, end: torch.Tensor, fractions: torch.Tensor) -> to
     return start_weight[..., None] * start[:, None] + end_weight[..., None] * end[:, None]
 
 
-def write_interpolation(model, args, generator: torch.Generator) -> Path:
+def write_interpolation(model, args, rng: torch.Generator) -> Path:
     """A grid of ``-n`` rows, each decoding ``--steps`` points on the great circle between two latent samples."""
     from torchvision.utils import make_grid, save_image
 
@@ -146,8 +146,8 @@ def write_interpolation(model, args, generator: torch.Generator) -> Path:
         raise ZooError(f"--out {args.out}: --interpolate writes one grid; give an image file (.png, .jpg)")
     # Latents a generator draws with randn (GANs, the VAE's prior): images from `decode` where the
     # model has it (VAE), else from `forward` (the GANs map latents to images).
-    decode = model.decode if isinstance(model, interfaces.Reconstruction) else model
-    ends = torch.randn(2, args.num, latent_dim, generator=generator)
+    decode = model.decode if isinstance(model, interfaces.Decoding) else model
+    ends = torch.randn(2, args.num, latent_dim, generator=rng)
     path = slerp(ends[0], ends[1], torch.linspace(0, 1, args.steps)).reshape(-1, latent_dim)
     device = next(model.parameters()).device
     with torch.no_grad():

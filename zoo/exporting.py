@@ -98,7 +98,7 @@ class GenerationGraph(nn.Module):
         self.model = model
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.model, interfaces.Reconstruction):
+        if isinstance(self.model, interfaces.Decoding):
             return self.model.decode(latents)
         return self.model(latents)
 
@@ -160,15 +160,15 @@ def build_graph(model: nn.Module, task: str | None = None, direction: str = "Ato
     model = model.eval().float()
     task = task_of(model, task)
     image_shape = image_shape_of(model)
-    generator = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     if task == "generation":
         module: nn.Module = GenerationGraph(model)
         latent_dim = interfaces.latent_dim_of(model)
-        example, check = (torch.randn(size, latent_dim, generator=generator) for size in (EXAMPLE_BATCH, CHECK_BATCH))
+        example, check = (torch.randn(size, latent_dim, generator=rng) for size in (EXAMPLE_BATCH, CHECK_BATCH))
         input_shapes = {"latents": ["batch", latent_dim]}
     else:
         module = ReconstructionGraph(model) if task == "reconstruction" else TranslationGraph(model, direction)
-        example, check = (torch.rand(size, *image_shape, generator=generator) for size in (EXAMPLE_BATCH, CHECK_BATCH))
+        example, check = (torch.rand(size, *image_shape, generator=rng) for size in (EXAMPLE_BATCH, CHECK_BATCH))
         input_shapes = {"images": ["batch", *image_shape]}
     metadata = {
         "zoo.task": task,

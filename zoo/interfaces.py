@@ -12,7 +12,7 @@ that offer it, for error hints.
 | --- | --- | --- |
 | generation | :class:`Generation` | ``sample(n, generator=None) -> (n, C, H, W)`` in [0, 1] |
 | conditional generation | :class:`ConditionalGeneration` | ``num_classes``, ``sample(n, generator, labels)`` |
-| reconstruction | :class:`Reconstruction` | ``encode(x) -> z``, ``decode(z) -> x`` |
+| reconstruction | :class:`Reconstruction` | ``encode(x) -> z``, ``decode(z) -> x`` (also apart: ``Encoding``, ``Decoding``) |
 | anomaly scoring | :class:`AnomalyScoring` | ``anomaly_score(x) -> (N,)``, higher = more anomalous |
 | translation | :class:`Translation` | ``translate(x, direction="AtoB") -> x`` |
 
@@ -57,6 +57,14 @@ class Encoding(Protocol):
     """Latent features of images: ``encode(x) -> z`` (``zoo encode``)."""
 
     def encode(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Decoding(Protocol):
+    """Images from latent codes in [0, 1]: ``decode(z) -> x`` (interpolation and exported generation graphs prefer it
+    to ``forward``, which a tutorial GAN leaves in tanh's [-1, 1])."""
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
 
 
 @runtime_checkable

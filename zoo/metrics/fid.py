@@ -354,8 +354,8 @@ class FIDCallback(L.Callback):
         for batch_index in range(start // self.batch_size, -(-stop // self.batch_size)):
             batch_start = batch_index * self.batch_size
             size = min(self.batch_size, self.num_samples - batch_start)
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + batch_index)
-            samples = pl_module.sample(size, generator=generator)
+            rng = torch.Generator().manual_seed(self.seed * 1_000_003 + batch_index)
+            samples = pl_module.sample(size, generator=rng)
             yield samples[max(start - batch_start, 0): stop - batch_start]
 
 
