@@ -12,7 +12,7 @@ that offer it, for error hints.
 | --- | --- | --- |
 | generation | :class:`Generation` | ``sample(n, generator=None) -> (n, C, H, W)`` in [0, 1] |
 | conditional generation | :class:`ConditionalGeneration` | ``num_classes``, ``sample(n, generator, labels)`` |
-| reconstruction | :class:`Reconstruction` | ``encode(x) -> z``, ``decode(z) -> x`` (also apart: ``Encoding``, ``Decoding``) |
+| reconstruction | :class:`Reconstruction` | ``encode(x) -> z``, ``decode(z) -> x`` (or ``Encoding``, ``Decoding``) |
 | anomaly scoring | :class:`AnomalyScoring` | ``anomaly_score(x) -> (N,)``, higher = more anomalous |
 | translation | :class:`Translation` | ``translate(x, direction="AtoB") -> x`` |
 
