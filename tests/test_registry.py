@@ -32,6 +32,13 @@ def test_registry_yaml_never_repeats_a_class_path():
             assert not any(":" in str(value) and "zoo." in str(value) for value in metadata.values()), name
 
 
+def test_registry_yaml_never_repeats_what_a_class_declares():
+    # task and batch_kind have one home, the class; the catalogue shows them read from its source.
+    for section, kind in (("models", "model"), ("datamodules", "datamodule")):
+        for name, metadata in CATALOGUE[section].items():
+            assert not {"task", "batch_kind", "gives"} & set(metadata), f"{name} repeats a class's fact"
+
+
 @pytest.mark.parametrize("name", sorted(BUILTIN_MODELS))
 def test_every_builtin_model_is_installed_loads_and_agrees_with_the_catalogue(name):
     entry = registry.entries("model")[name]
@@ -41,9 +48,9 @@ def test_every_builtin_model_is_installed_loads_and_agrees_with_the_catalogue(na
     import lightning as L
 
     assert issubclass(cls, L.LightningModule)
-    assert getattr(cls, "task", None) == CATALOGUE["models"][name]["task"], (
-        f"{name}: class says task={getattr(cls, 'task', None)!r}, registry.yaml says "
-        f"{CATALOGUE['models'][name]['task']!r}")
+    listed = registry.builtin_metadata("model", name, entry.target)  # read without importing
+    assert getattr(cls, "task", None) == listed["task"], (
+        f"{name}: class says task={getattr(cls, 'task', None)!r}, the listing reads {listed['task']!r}")
     assert (REPO / CATALOGUE["models"][name]["config"]).exists(), f"{name}: its default config is missing"
 
 
@@ -62,7 +69,8 @@ def test_every_builtin_datamodule_loads(name):
 
     cls = registry.entries("datamodule")[name].load()
     assert issubclass(cls, L.LightningDataModule)
-    assert getattr(cls, "batch_kind", "images") == CATALOGUE["datamodules"][name]["gives"]
+    listed = registry.builtin_metadata("datamodule", name, registry.entries("datamodule")[name].target)
+    assert getattr(cls, "batch_kind", "images") == listed.get("batch_kind", "images")
 
 
 def test_unknown_name_lists_close_matches():
@@ -84,7 +92,7 @@ def test_zoo_list_prints_every_model_and_datamodule_with_task_and_source(tmp_pat
     rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") >= 4}
     for name in BUILTIN_MODELS:
         assert name in rows, result.stdout
-        assert CATALOGUE["models"][name]["task"] in rows[name]
+        assert registry.entries("model")[name].load().task in rows[name]
         assert "zoo" in rows[name] and CATALOGUE["models"][name]["default_data"] in rows[name]
     for name in BUILTIN_DATAMODULES:
         assert name in rows, result.stdout

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 import tomllib
+import yaml
 
+from tests.conftest import REPO
+from zoo import interfaces, registry
 from zoo.cli import main
-from zoo.plugins import TASKS, PluginSpec
+from zoo.plugins import TASKS, PluginSpec, write_plugin
 
 SCAFFOLDS = {"generation": "my_gan", "reconstruction": "my_autoencoder", "translation": "my_translator"}
 
@@ -85,3 +89,53 @@ def test_an_existing_folder_with_files_is_never_overwritten(tmp_path, capsys):
         main(["new-plugin", str(folder), "--name", "fresh", "--task", "generation"])
     assert "already exists and is not an empty folder" in capsys.readouterr().err
     assert [path.name for path in folder.iterdir()] == ["notes.txt"]
+
+
+def five_steps() -> list[str]:
+    """The numbered steps of docs/architecture.md's "Add a family in five steps", as written."""
+    text = (REPO / "docs" / "architecture.md").read_text().split("## Add a family in five steps", 1)[1]
+    return [step.strip() for step in re.split(r"\n\d\. ", text.split("\n## ", 1)[0])[1:]]
+
+
+def test_the_five_steps_hold_for_every_builtin_family_and_the_scaffold(tmp_path, monkeypatch):
+    steps = five_steps()
+    assert len(steps) == 5, steps
+    # Each step names the files this test checks, for a built-in family and for a plugin.
+    for step, paths in zip(steps, [("zoo/models/NAME.py", "zoo_NAME/model.py"),
+                                   ("pyproject.toml", '[project.entry-points."zoo.models"]'),
+                                   ("registry.yaml", "`task`", "`batch_kind`"),
+                                   ("configs/NAME.yaml",),
+                                   ("tests/models/test_NAME.py", "tests/test_NAME.py", "docs/models/NAME.md")]):
+        assert all(path in step for path in paths), (paths, step)
+    card_keys = {"summary", "default_data", "config", "paper", "budget"}
+    entry_points = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["zoo.models"]
+    catalogue = yaml.safe_load((REPO / "registry.yaml").read_text())["models"]
+    for name, entry in registry.entries("model").items():
+        if not entry.builtin:
+            continue
+        cls = entry.load()
+        # 1. the model: its file, typed arguments with image_shape first, task and batch_kind, its interface
+        assert (REPO / "zoo" / "models" / f"{name}.py").exists() and cls.__module__ == f"zoo.models.{name}"
+        assert registry.init_parameters(cls)[0].name == "image_shape"
+        assert isinstance(cls.task, str) and isinstance(cls.batch_kind, str), name
+        assert all(issubclass(cls, protocol) for protocol in interfaces.TASK_INTERFACES[cls.task]), name
+        # 2. the entry point; 3. the card, without what the class declares; 4. the config; 5. tests and page
+        assert entry_points[name] == f"zoo.models.{name}:{cls.__name__}"
+        assert card_keys <= set(catalogue[name]) and not {"task", "batch_kind"} & set(catalogue[name]), name
+        assert (REPO / catalogue[name]["config"]).exists(), name
+        assert (REPO / "tests" / "models" / f"test_{name}.py").exists(), name
+        assert (REPO / "docs" / "models" / f"{name}.md").exists(), name
+    # A plugin: the same five steps, each written by `zoo new-plugin`.
+    for task, name in SCAFFOLDS.items():
+        folder = tmp_path / name
+        write_plugin(folder, name, task)
+        spec = PluginSpec(name, task)
+        assert (folder / spec.package / "model.py").exists()
+        pyproject = tomllib.loads((folder / "pyproject.toml").read_text())
+        assert pyproject["project"]["entry-points"]["zoo.models"] == {name: f"{spec.package}.model:{spec.class_name}"}
+        monkeypatch.syspath_prepend(str(folder))
+        declared = registry.declared_attributes(f"{spec.package}.model:{spec.class_name}",
+                                                ("task", "batch_kind", "summary", "default_data", "config"))
+        assert declared["task"] == task and {"batch_kind", "summary", "default_data", "config"} <= set(declared)
+        assert (folder / declared["config"]).exists()
+        assert (folder / "tests" / f"test_{name}.py").exists()

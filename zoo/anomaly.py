@@ -28,19 +28,10 @@ import lightning as L
 import torch
 
 from zoo.errors import ZooError
+from zoo.interfaces import AnomalyScoring
 
 CHECKPOINT_KEY = "anomaly_threshold"
 QUANTILE_GRID = torch.linspace(0.0, 1.0, 1001, dtype=torch.float64)
-
-
-def can_score(model: Any) -> bool:
-    """True when the model offers ``anomaly_score(x) -> (N,)`` (higher = more anomalous)."""
-    return callable(getattr(model, "anomaly_score", None))
-
-
-def can_reconstruct(model: Any) -> bool:
-    """True when the model maps images to their reconstruction through ``encode`` and ``decode``."""
-    return callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))
 
 
 def order_preserving_unit(scores: torch.Tensor) -> torch.Tensor:
@@ -161,7 +152,7 @@ class AnomalyThreshold(L.Callback):
 
     def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
-        if trainer.sanity_checking or not can_score(pl_module) or not isinstance(batch, (tuple, list)):
+        if trainer.sanity_checking or not isinstance(pl_module, AnomalyScoring) or not isinstance(batch, (tuple, list)):
             return
         self._scores.append(pl_module.anomaly_score(batch[0]).detach().double().flatten())
         if len(batch) > 1 and self._labels is not None:

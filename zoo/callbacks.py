@@ -30,11 +30,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torchvision.utils import make_grid, save_image
 
 from zoo.errors import ZooError
-
-
-def can_sample(model: L.LightningModule) -> bool:
-    """True when the model offers the generation interface ``sample(n, generator=None)``."""
-    return callable(getattr(model, "sample", None))
+from zoo.interfaces import AnomalyScoring, Encoding, Generation, Reconstruction, Translation, TranslationGrid
 
 
 def log_grid(trainer: L.Trainer, key: str, grid: torch.Tensor) -> None:
@@ -95,7 +91,7 @@ class SampleGridCallback(L.Callback):
         return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not can_sample(pl_module):
+        if trainer.sanity_checking or not isinstance(pl_module, Generation):
             return
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
@@ -105,11 +101,6 @@ class SampleGridCallback(L.Callback):
             grid = self.sample_grid(pl_module)
         if trainer.is_global_zero:
             log_grid(trainer, self.key, grid)
-
-
-def can_translate_grid(model: L.LightningModule) -> bool:
-    """True when the model draws its own translations: ``translation_grid(batch, max_images=8)``."""
-    return callable(getattr(model, "translation_grid", None))
 
 
 class TranslationGridCallback(L.Callback):
@@ -139,7 +130,7 @@ class TranslationGridCallback(L.Callback):
         self._batch: dict[str, torch.Tensor] | None = None
 
     def _due(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
-        return (not trainer.sanity_checking and can_translate_grid(pl_module)
+        return (not trainer.sanity_checking and isinstance(pl_module, TranslationGrid)
                 and (trainer.current_epoch + 1) % self.every_n_epochs == 0)
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -241,15 +232,15 @@ SUMMARY_METRICS = {"val/fid": min, "val/kid": min, "val/loss": min, "val/psnr": 
 def next_commands(model: L.LightningModule, checkpoint: str, data_flags: str) -> list[str]:
     """What a user runs next with this checkpoint, by what the model can do."""
     commands = []
-    if can_sample(model):
+    if isinstance(model, Generation):
         commands.append(f"zoo sample --ckpt {checkpoint} -n 64 --out samples.png")
-    if callable(getattr(model, "encode", None)):
+    if isinstance(model, Encoding):
         commands.append(f"zoo encode --ckpt {checkpoint} {data_flags} --out latents.npy")
-    if callable(getattr(model, "anomaly_score", None)):
+    if isinstance(model, AnomalyScoring):
         commands.append(f"zoo score --ckpt {checkpoint} {data_flags} --out scores.csv")
-    if callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None)):
+    if isinstance(model, Reconstruction):
         commands.append(f"zoo reconstruct --ckpt {checkpoint} --input MY_IMAGES --out reconstructed")
-    if callable(getattr(model, "translate", None)):
+    if isinstance(model, Translation):
         commands.append(f"zoo translate --ckpt {checkpoint} --input MY_IMAGES --out translated")
     return commands
 

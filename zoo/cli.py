@@ -91,7 +91,7 @@ def command_list(argv: Sequence[str]) -> None:
     for column in ("name", "gives", "source", "summary"):
         datamodules.add_column(column)
     for entry in registry.entries("datamodule").values():
-        datamodules.add_row(*cells(entry, ("gives", "images"), ("summary", "")))
+        datamodules.add_row(*cells(entry, ("batch_kind", "images"), ("summary", "")))
     console.print(models)
     console.print(datamodules)
     if problems:
@@ -145,7 +145,8 @@ def command_info(argv: Sequence[str]) -> None:
     console = _console()
     console.print(f"[bold]{entry.name}[/bold]  ({kind}, {entry.target}, from {entry.distribution})")
     for key, value in entry.metadata.items():
-        console.print(f"  {key}: {escape(str(value))}")
+        label = "gives" if kind == "datamodule" and key == "batch_kind" else key  # the word `zoo list` uses
+        console.print(f"  {label}: {escape(str(value))}")
     doc = inspect.getdoc(cls)
     if doc:
         console.print("\n" + escape(doc.split("\n\n")[0]))

@@ -25,28 +25,19 @@ import torch
 from zoo import registry
 from zoo.errors import CommandParser, ZooError
 
-INTERFACE_OF = {"sample": "sample", "encode": "encode", "score": "anomaly_score"}
-
-
-# Which registered models offer each interface, for the wrong-task message.
-HAVE_INTERFACE = {
-    "sample": "generation models (gan, dcgan, wgan, wgan_gp) and the vae",
-    "encode": "reconstruction models (autoencoder, denoising_autoencoder, vae)",
-    "anomaly_score": "reconstruction models (autoencoder, denoising_autoencoder, vae)",
-}
-
-
 def load_for(command: str, checkpoint: str):
     """The checkpoint's model, refusing one that lacks the interface ``command`` needs."""
+    from zoo import interfaces
     from zoo.checkpoints import load_model
 
+    method, protocol = {"sample": ("sample", interfaces.Generation), "encode": ("encode", interfaces.Encoding),
+                        "score": ("anomaly_score", interfaces.AnomalyScoring)}[command]
     model = load_model(checkpoint)
-    method = INTERFACE_OF[command]
-    if not callable(getattr(model, method, None)):
+    if not isinstance(model, protocol):
         name = registry.name_of(type(model), "model") or type(model).__name__
-        task = getattr(model, "task", "another")
+        task = interfaces.declared_task(model) or "another"
         raise ZooError(f"`zoo {command}` needs a model with {method}(); {checkpoint} holds {name}, a {task} model "
-                       f"without it; use a checkpoint of one of the {HAVE_INTERFACE[method]}")
+                       f"without it; use a checkpoint of one of: {', '.join(interfaces.registered_with(protocol))}")
     return model
 
 
@@ -99,12 +90,12 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
     from torchvision.utils import make_grid, save_image
 
     model = load_for("sample", args.ckpt).to(_device(args.device))
-    generator = torch.Generator().manual_seed(args.seed)
+    rng = torch.Generator().manual_seed(args.seed)
     if args.interpolate:
-        return [write_interpolation(model, args, generator)]
+        return [write_interpolation(model, args, rng)]
     with torch.no_grad():
         images = torch.cat([
-            model.sample(min(args.batch_size, args.num - start), generator=generator).float().cpu().clamp(0, 1)
+            model.sample(min(args.batch_size, args.num - start), generator=rng).float().cpu().clamp(0, 1)
             for start in range(0, args.num, args.batch_size)
         ])
     if to_folder:
@@ -138,12 +129,14 @@ def slerp(start: torch.Tensor, end: torch.Tensor, fractions: torch.Tensor) -> to
     return start_weight[..., None] * start[:, None] + end_weight[..., None] * end[:, None]
 
 
-def write_interpolation(model, args, generator: torch.Generator) -> Path:
+def write_interpolation(model, args, rng: torch.Generator) -> Path:
     """A grid of ``-n`` rows, each decoding ``--steps`` points on the great circle between two latent samples."""
     from torchvision.utils import make_grid, save_image
 
-    latent_dim = getattr(model, "latent_dim", None)
-    if not isinstance(latent_dim, int):
+    from zoo import interfaces
+
+    latent_dim = interfaces.latent_dim_of(model)
+    if latent_dim is None:
         name = registry.name_of(type(model), "model") or type(model).__name__
         raise ZooError(f"--interpolate needs a model with a latent space (latent_dim); {name} has none")
     if args.steps < 2:
@@ -153,8 +146,8 @@ def write_interpolation(model, args, generator: torch.Generator) -> Path:
         raise ZooError(f"--out {args.out}: --interpolate writes one grid; give an image file (.png, .jpg)")
     # Latents a generator draws with randn (GANs, the VAE's prior): images from `decode` where the
     # model has it (VAE), else from `forward` (the GANs map latents to images).
-    decode = model.decode if callable(getattr(model, "decode", None)) else model
-    ends = torch.randn(2, args.num, latent_dim, generator=generator)
+    decode = model.decode if isinstance(model, interfaces.Decoding) else model
+    ends = torch.randn(2, args.num, latent_dim, generator=rng)
     path = slerp(ends[0], ends[1], torch.linspace(0, 1, args.steps)).reshape(-1, latent_dim)
     device = next(model.parameters()).device
     with torch.no_grad():
@@ -262,7 +255,8 @@ def _split_data_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return own, data
 
 
-def _run_over_split(model, args, data_args: list[str], method: str):
+def _run_over_split(model, args, data_args: list[str], method):
+    """``method`` (the model's ``encode`` or ``anomaly_score``) over a split: outputs, labels, files."""
     datamodule = build_datamodule(["--data", args.data, *data_args])
     device = _device(args.device)
     model = model.to(device)
@@ -272,7 +266,7 @@ def _run_over_split(model, args, data_args: list[str], method: str):
             if isinstance(batch, dict):
                 raise ZooError(f"{args.data} gives paired/unpaired batches; this command needs image data")
             images, batch_labels = batch[0], batch[1]
-            outputs.append(getattr(model, method)(images.to(device)).float().cpu())
+            outputs.append(method(images.to(device)).float().cpu())
             labels.append(torch.as_tensor(batch_labels))
     return torch.cat(outputs), torch.cat(labels), _split_files(datamodule, args.split)
 
@@ -290,7 +284,7 @@ def command_encode(argv: Sequence[str]) -> Path:
     if out.suffix.lower() not in (".npy", ".npz", ".png"):
         raise ZooError(f"--out {args.out}: expected a .npy, .npz or .png file")
     model = load_for("encode", args.ckpt)
-    latents, labels, _ = _run_over_split(model, args, data_args, "encode")
+    latents, labels, _ = _run_over_split(model, args, data_args, model.encode)
     out.parent.mkdir(parents=True, exist_ok=True)
     import numpy as np
 
@@ -357,13 +351,15 @@ def command_score(argv: Sequence[str]) -> dict:
     model = load_for("score", args.ckpt)
     from zoo import anomaly
 
-    if args.maps is not None and not anomaly.can_reconstruct(model):
+    from zoo.interfaces import Reconstruction
+
+    if args.maps is not None and not isinstance(model, Reconstruction):
         name = registry.name_of(type(model), "model") or type(model).__name__
         raise ZooError(f"--maps needs a model with encode() and decode() to draw reconstruction errors; "
                        f"{name} has none")
     state = anomaly.read_threshold(args.ckpt)
     threshold, source = _decision_threshold(state, args)
-    scores, labels, files = _run_over_split(model, args, data_args, "anomaly_score")
+    scores, labels, files = _run_over_split(model, args, data_args, model.anomaly_score)
     scores = scores.double()
     normalized = is_anomaly = None
     if threshold is not None:

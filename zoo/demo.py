@@ -16,6 +16,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from zoo.cli import run_cli
+from zoo.interfaces import Generation
 
 OUT = Path("runs/demo")
 EPOCHS = {"vae": 25, "autoencoder": 10}
@@ -49,7 +50,7 @@ def train(model_name: str, quick: bool) -> dict:
     test_images = next(iter(datamodule.test_dataloader()))[0][:16]
     written = {"reconstructions": OUT / f"{model_name}_reconstructions.png"}
     save_reconstructions(model, test_images, written["reconstructions"])
-    if hasattr(model, "sample"):
+    if isinstance(model, Generation):
         written["samples"] = OUT / f"{model_name}_samples.png"
         samples = model.sample(64, generator=torch.Generator().manual_seed(0)).cpu()
         save_image(make_grid(samples, nrow=8, padding=2, pad_value=1.0), written["samples"])

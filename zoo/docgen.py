@@ -180,7 +180,7 @@ def train_section(name: str, card: dict) -> list[str]:
     configs = []  # (root to download or None, path): what runs at once first
     for path in _configs_of(name):
         data = yaml.safe_load(path.read_text()).get("data") or {}
-        data_class = registry._import_path(data["class_path"]) if data.get("class_path") else None
+        data_class = registry.import_path(data["class_path"]) if data.get("class_path") else None
         root = (data.get("init_args") or {}).get("root")
         configs.append((root if data_class is not None and _needs_files(data_class) and root else None, path))
     for root, path in sorted(configs, key=lambda config: config[0] is not None):

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo import registry
+from zoo import interfaces, registry
 from zoo.errors import CommandParser, ZooError
 
 FORMATS = ("onnx", "torchscript")
@@ -64,36 +64,17 @@ def task_of(model: nn.Module, task: str | None = None) -> str:
     A model with several interfaces (the VAE has ``sample`` and ``encode``) exports its declared
     ``task`` attribute's graph, or the first of translation, reconstruction, generation it has.
     """
-    offered = [name for name in TASKS if _has_interface(model, name)]
     if task is not None:
-        if task not in offered:
+        if not interfaces.offers(model, task):
+            offered = [name for name in TASKS if interfaces.offers(model, name)]
             raise ZooError(f"{_model_name(model)} has no {task} interface ({_interface_text(task)}); "
                            f"it offers: {', '.join(offered) or 'none'}")
         return task
-    declared = getattr(model, "task", None)
-    if declared in offered:
-        return declared
-    for name in ("translation", "reconstruction", "generation"):
-        if name in offered:
-            return name
-    raise ZooError(f"{_model_name(model)} has none of the task interfaces zoo export needs: "
-                   + "; ".join(f"{name}: {_interface_text(name)}" for name in TASKS))
-
-
-def _has_interface(model: nn.Module, task: str) -> bool:
-    if task == "generation":
-        return latent_dim_of(model) is not None and callable(getattr(model, "sample", None))
-    if task == "reconstruction":
-        return all(callable(getattr(model, method, None)) for method in ("encode", "decode", "anomaly_score"))
-    return callable(getattr(model, "translate", None))
-
-
-def latent_dim_of(model: nn.Module) -> int | None:
-    """The generator's input size: a ``latent_dim`` attribute, or the hyper-parameter (tutorial-style modules)."""
-    for value in (getattr(model, "latent_dim", None), getattr(model, "hparams", {}).get("latent_dim")):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
+    preferred = interfaces.preferred_task(model)
+    if preferred is None:
+        raise ZooError(f"{_model_name(model)} has none of the task interfaces zoo export needs: "
+                       + "; ".join(f"{name}: {_interface_text(name)}" for name in TASKS))
+    return preferred
 
 
 def _interface_text(task: str) -> str:
@@ -117,7 +98,7 @@ class GenerationGraph(nn.Module):
         self.model = model
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        if callable(getattr(self.model, "decode", None)):
+        if isinstance(self.model, interfaces.Decoding):
             return self.model.decode(latents)
         return self.model(latents)
 
@@ -179,15 +160,15 @@ def build_graph(model: nn.Module, task: str | None = None, direction: str = "Ato
     model = model.eval().float()
     task = task_of(model, task)
     image_shape = image_shape_of(model)
-    generator = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     if task == "generation":
         module: nn.Module = GenerationGraph(model)
-        latent_dim = latent_dim_of(model)
-        example, check = (torch.randn(size, latent_dim, generator=generator) for size in (EXAMPLE_BATCH, CHECK_BATCH))
+        latent_dim = interfaces.latent_dim_of(model)
+        example, check = (torch.randn(size, latent_dim, generator=rng) for size in (EXAMPLE_BATCH, CHECK_BATCH))
         input_shapes = {"latents": ["batch", latent_dim]}
     else:
         module = ReconstructionGraph(model) if task == "reconstruction" else TranslationGraph(model, direction)
-        example, check = (torch.rand(size, *image_shape, generator=generator) for size in (EXAMPLE_BATCH, CHECK_BATCH))
+        example, check = (torch.rand(size, *image_shape, generator=rng) for size in (EXAMPLE_BATCH, CHECK_BATCH))
         input_shapes = {"images": ["batch", *image_shape]}
     metadata = {
         "zoo.task": task,
@@ -200,7 +181,7 @@ def build_graph(model: nn.Module, task: str | None = None, direction: str = "Ato
         "zoo.outputs": list(module.outputs),
     }
     if task == "generation":
-        metadata["zoo.latent_dim"] = latent_dim_of(model)
+        metadata["zoo.latent_dim"] = interfaces.latent_dim_of(model)
     if task == "translation":
         metadata["zoo.direction"] = direction
     return ExportGraph(module.eval(), example, check, metadata)

@@ -21,13 +21,14 @@ from zoo.anomaly import AnomalyThreshold
 from zoo.callbacks import DistinctRankNoise, RunCheckpoint, RunSummary, SampleGridCallback, TranslationGridCallback
 from zoo.errors import ZooError
 from zoo.guards import NonFiniteGuard
+from zoo.interfaces import batch_kind_of, uses_manual_optimization
 from zoo.metrics.fid import FIDCallback
 
 RUNS_DIR = "runs"
 
 
 def _import_class(class_path: str) -> type:
-    return registry._import_path(class_path)
+    return registry.import_path(class_path)
 
 
 def _option_values(argv: list[str], option: str) -> list[int]:
@@ -112,13 +113,12 @@ def _class_of(config: Any, key: str) -> type | None:
 
 def check_batch_kinds(model_class: type, data_class: type) -> None:
     """Refuse a model/data pair whose batches do not fit, in one line that says what would."""
-    needs = getattr(model_class, "batch_kind", "images")
-    gives = getattr(data_class, "batch_kind", "images")
+    needs, gives = batch_kind_of(model_class), batch_kind_of(data_class)
     if needs != gives:
         model_name = registry.name_of(model_class, "model") or model_class.__name__
         data_name = registry.name_of(data_class, "datamodule") or data_class.__name__
-        suggestion = {"images": "digits", "paired": "paired", "unpaired": "unpaired"}.get(needs, needs)
-        raise ZooError(f"{model_name} needs {needs} data; {data_name} gives {gives}; try --data {suggestion}")
+        raise ZooError(f"{model_name} needs {needs} data; {data_name} gives {gives}; "
+                       f"try --data {registry.suggested_datamodule(model_name, needs)}")
 
 
 def apply_default_budget(trainer_config: Any, model_class: type) -> None:
@@ -197,10 +197,6 @@ def warn_slow_cpu_bf16(trainer) -> None:
             "/proc/cpuinfo) is emulated: a DCGAN step measured 0.05x the speed of 32-true on such a CPU (AVX2 only), "
             "against 1.53x on one with AVX512-BF16 (benchmarks/dcgan_throughput.py); --trainer.precision 32-true "
             "is the fast choice here")
-
-
-def uses_manual_optimization(model: Any) -> bool:
-    return getattr(model, "automatic_optimization", True) is False
 
 
 def allow_unused_parameters(trainer, model: Any) -> None:

@@ -12,18 +12,21 @@ inside ``training_step``. Three parts of Lightning do not fit that pattern out o
 - ``accumulate_grad_batches`` is refused by Lightning for manual optimization with advice
   ("switch to automatic optimization") a GAN cannot follow; :func:`refuse_gradient_accumulation`
   says what to do instead, in one line.
-- Learning-rate schedulers are not stepped for you; :func:`step_lr_schedulers` steps them
-  once per epoch.
+- Learning-rate schedulers are not stepped for you; :func:`catch_up_lr_schedulers` brings them
+  to the current epoch at each epoch start (the one policy, right across checkpoints and resume).
+
+Two more policies every adversarial family shares: :func:`optimizer_config` (one optimizer and
+its scheduler, for the network the family names) and :func:`save_loadable_hyperparameters`
+(what of the optimizer arguments a checkpoint keeps).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import inspect
 
 import lightning as L
 from lightning.pytorch.cli import LRSchedulerCallable
 from lightning.pytorch.core.optimizer import LightningOptimizer
-from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -63,7 +66,7 @@ def step_uncounted(model: L.LightningModule, optimizer: LightningOptimizer) -> N
 
 
 def optimizer_config(optimizer: Optimizer, scheduler: LRSchedulerCallable | None, network: str) -> dict:
-    """One entry of ``configure_optimizers``' list: the optimizer and, if asked for, its scheduler."""
+    """One entry of ``configure_optimizers``' list: ``optimizer`` of ``network`` and, if asked for, its scheduler."""
     config: dict = {"optimizer": optimizer}
     if scheduler is not None:
         lr_scheduler = scheduler(optimizer)
@@ -76,23 +79,33 @@ def optimizer_config(optimizer: Optimizer, scheduler: LRSchedulerCallable | None
     return config
 
 
-def configure_gan_optimizers(model: L.LightningModule, discriminator: nn.Module,
-                             paper_optimizer: Callable[[Iterator[nn.Parameter]], Optimizer]) -> list[dict]:
-    """``configure_optimizers`` of a GAN family: generator first, then discriminator (or critic).
+def catch_up_lr_schedulers(model: L.LightningModule) -> None:
+    """Bring every scheduler to the current epoch; the adversarial families call it at each training epoch start.
 
-    Each network gets the user's optimizer (``model.optimizer_g`` / ``optimizer_d``, from the CLI
-    or YAML) or, when that is None, the paper's; schedulers from ``model.scheduler_g`` / ``scheduler_d``.
+    The one scheduler policy of the zoo's manual-optimization families. Stepping at epoch end
+    instead would be lost from checkpoints: Lightning saves them at validation end, before
+    ``on_train_epoch_end``, so a run resumed from one would repeat a rate. Catching up at the
+    start gives a resumed run the rate an uninterrupted one has, whichever checkpoint it came from.
     """
-    networks = (("generator", model.generator, model.optimizer_g, model.scheduler_g),
-                ("discriminator", discriminator, model.optimizer_d, model.scheduler_d))
-    return [optimizer_config((factory or paper_optimizer)(network.parameters()), scheduler, name)
-            for name, network, factory, scheduler in networks]
-
-
-def step_lr_schedulers(model: L.LightningModule) -> None:
-    """Step every configured scheduler once (the families call this at the end of each training epoch)."""
     schedulers = model.lr_schedulers()
     if schedulers is None:
         return
     for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-        scheduler.step()
+        while scheduler.last_epoch < model.current_epoch:
+            scheduler.step()
+
+
+def save_loadable_hyperparameters(model: L.LightningModule) -> None:
+    """``save_hyperparameters()`` for the calling ``__init__``, leaving out values a safe loader cannot read.
+
+    The one hyper-parameter policy of the adversarial families. Under LightningCLI an optimizer
+    or scheduler argument is saved as its configuration (``class_path``/``init_args``, plain YAML),
+    which ``torch.load(weights_only=True)`` and safe YAML read and ``load_from_checkpoint`` turns
+    back into the callable: kept. Built in Python, the argument is a callable (a class, a function,
+    a partial), which neither can load: left out, so the checkpoint stays safe to load and the
+    rebuilt model falls back to the paper's optimizer.
+    """
+    model.save_hyperparameters(frame=inspect.currentframe().f_back)
+    for hparams in (model._hparams, model._hparams_initial):
+        for name in [name for name, value in hparams.items() if callable(value)]:
+            del hparams[name]

@@ -26,6 +26,7 @@ import torch
 from zoo import registry
 from zoo.data.streaming import METADATA_FILE, METADATA_FORMAT, METADATA_VERSION, SPLITS, is_remote
 from zoo.errors import CommandParser, ZooError
+from zoo.interfaces import batch_kind_of
 
 
 class SplitSamples:
@@ -109,10 +110,10 @@ def command_prepare(argv: Sequence[str]) -> dict[str, Any]:
 
     # Checked on the class, before building it: a paired datamodule would first complain about its own root.
     class_path = registry.resolve_class_path("datamodule", args.data)
-    gives = getattr(registry._import_path(class_path), "batch_kind", "images") if "." in class_path else "images"
+    gives = batch_kind_of(registry.import_path(class_path)) if "." in class_path else "images"
     if gives != "images":
         raise ZooError(f"zoo prepare writes image data only; {args.data} gives {gives} batches; "
-                       f"use an image datamodule such as digits or folder")
+                       "use an image datamodule such as digits or folder")
     datamodule = build_datamodule(["--data", args.data, *data_args])
     datamodule.prepare_data()
     datamodule.setup("fit")

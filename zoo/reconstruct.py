@@ -22,10 +22,10 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from zoo import registry
-from zoo.anomaly import can_reconstruct
 from zoo.checkpoints import load_model
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
 from zoo.errors import ZooError
+from zoo.interfaces import Reconstruction, registered_with
 
 
 def file_channels(path: Path) -> int:
@@ -77,10 +77,10 @@ def command_reconstruct(argv: Sequence[str]) -> dict:
         raise ZooError(f"--out {args.out} is the input folder; choose another folder so no input is overwritten")
 
     model = load_model(args.ckpt)
-    if not can_reconstruct(model):
+    if not isinstance(model, Reconstruction):
         name = registry.name_of(type(model), "model") or type(model).__name__
         raise ZooError(f"`zoo reconstruct` needs a model with encode() and decode(); {args.ckpt} holds {name}, which "
-                       "lacks them; use a checkpoint of autoencoder, denoising_autoencoder or vae")
+                       f"lacks them; use a checkpoint of {', '.join(registered_with(Reconstruction))}")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device)
     files = list_image_files(args.input.expanduser())

@@ -2,10 +2,13 @@
 
 Everything comes from entry points: the built-ins register in zoo's own pyproject.toml
 exactly as a third-party package would (groups ``zoo.models``, ``zoo.datamodules``,
-``zoo.features``). ``registry.yaml`` adds what an entry point cannot carry (task, default
-data and config, paper, reference results); a plugin may carry the same as class
-attributes. Discovery is lazy: listing reads entry points and metadata only, and a class
-is imported when it is used, so one broken plugin breaks nothing else.
+``zoo.features``). Each registration fact has one home. What the code relies on is declared by
+the class: ``task`` (models) and ``batch_kind`` (models and datamodules; see
+:mod:`zoo.interfaces`). ``registry.yaml`` adds what neither an entry point nor the code needs
+(summary, default data and config, paper, budget, reference results); a plugin may carry the
+same as class attributes. Discovery is lazy: listing reads entry points, registry.yaml and the
+built-ins' declared facts from their source (:func:`declared_attributes`), and a class is
+imported when it is used, so one broken plugin breaks nothing else.
 
 A broken plugin becomes an :class:`Entry` that raises a one-line :class:`ZooError` when it is
 loaded, naming the entry point's distribution and the problem: an import that fails, a class
@@ -16,8 +19,10 @@ says what the CLI makes of it. Every other name keeps working.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
+import importlib.util
 import inspect
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,7 +36,13 @@ from zoo.errors import ZooError
 
 GROUPS = {"model": "zoo.models", "datamodule": "zoo.datamodules", "feature": "zoo.features"}
 # Metadata a plugin class may declare as attributes instead of a registry.yaml entry.
-METADATA_ATTRIBUTES = ("task", "summary", "default_data", "config", "paper", "reference_results", "gives", "budget")
+METADATA_ATTRIBUTES = ("task", "summary", "default_data", "config", "paper", "reference_results", "batch_kind",
+                       "budget")
+# Facts the code relies on, declared by the class only (never in registry.yaml), per kind.
+DECLARED_BY_CLASS = {"model": ("task",), "datamodule": ("batch_kind",), "feature": ()}
+# The order `zoo info` and the model cards show a built-in's metadata in.
+METADATA_ORDER = ("budget", "task", "summary", "default_data", "config", "download", "paper", "reference_results",
+                  "batch_kind")
 
 
 @dataclass
@@ -52,6 +63,16 @@ class Entry:
         return str(self.metadata.get("task", "?"))
 
     @property
+    def batch_kind(self) -> str:
+        """What batches the class needs (model) or gives (datamodule); a plugin's class is loaded to ask it."""
+        if "batch_kind" not in self.metadata and not self.builtin:
+            try:
+                self.load()
+            except ZooError:
+                pass
+        return str(self.metadata.get("batch_kind", "images"))
+
+    @property
     def builtin(self) -> bool:
         """The zoo's own entries: their metadata is in registry.yaml, so listing them needs no import."""
         return self.distribution == "zoo"
@@ -65,7 +86,7 @@ class Entry:
         if self.problem is not None:
             raise ZooError(self.problem)
         try:
-            loaded = self._entry_point.load() if self._entry_point is not None else _import_path(self.target)
+            loaded = self._entry_point.load() if self._entry_point is not None else import_path(self.target)
         except Exception as exc:  # a plugin may fail in any way; report it, don't crash the zoo
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ZooError(
@@ -79,6 +100,8 @@ class Entry:
                 f"{'; '.join(problems)} (see docs/plugins.md)"
             )
         for attribute in METADATA_ATTRIBUTES:
+            if attribute == "batch_kind" and self.kind != "datamodule":
+                continue  # a model's batch kind is asked of its class (zoo.interfaces.batch_kind_of), not listed
             if attribute not in self.metadata and isinstance(getattr(loaded, attribute, None), (str, dict)):
                 self.metadata[attribute] = getattr(loaded, attribute)
         return loaded
@@ -195,7 +218,8 @@ def signature_notes(cls: type, kind: str) -> list[str]:
     return notes
 
 
-def _import_path(path: str) -> Any:
+def import_path(path: str) -> Any:
+    """The object at ``module.attribute`` or ``module:attribute``, imported."""
     module_name, _, attribute = path.replace(":", ".").rpartition(".")
     return getattr(importlib.import_module(module_name), attribute)
 
@@ -240,9 +264,60 @@ def entries(kind: str) -> dict[str, Entry]:
                 problem=f"{kind} name '{name}' is registered {times}: by {claimants}; uninstall all but one of them",
             )
             continue
-        metadata = dict(catalogue()[kind].get(name, {})) if distribution == "zoo" else {}
+        metadata = builtin_metadata(kind, name, entry_point.value) if distribution == "zoo" else {}
         found[name] = Entry(name, kind, entry_point.value, distribution, metadata, entry_point)
     return dict(sorted(found.items()))
+
+
+def declared_attributes(target: str, names: tuple[str, ...]) -> dict[str, str]:
+    """String class attributes (``task = "generation"``) of ``module:Class``, read from its source unimported.
+
+    Literal assignments in the class body count, then those of its base classes defined in the
+    same module or imported by name (``from zoo.models.autoencoder import Autoencoder``). A test
+    checks that what is read equals what the loaded class says, for every built-in.
+    """
+    module_name, _, class_name = target.partition(":")
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return {}
+    tree = ast.parse(Path(spec.origin).read_text())
+    imported = {alias.asname or alias.name: f"{node.module}:{alias.name}" for node in tree.body
+                if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            found: dict[str, str] = {}
+            for base in reversed(node.bases):  # the first base wins, as in the MRO
+                if isinstance(base, ast.Name) and base.id != class_name:
+                    found.update(declared_attributes(imported.get(base.id, f"{module_name}:{base.id}"), names))
+            found.update({statement.targets[0].id: statement.value.value for statement in node.body
+                          if isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                          and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id in names
+                          and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)})
+            return found
+    return {}
+
+
+def builtin_metadata(kind: str, name: str, target: str) -> dict[str, Any]:
+    """A built-in's card: registry.yaml's entry plus the facts its class declares, in :data:`METADATA_ORDER`."""
+    metadata = {**catalogue()[kind].get(name, {}), **declared_attributes(target, DECLARED_BY_CLASS[kind])}
+    ordered = [key for key in METADATA_ORDER if key in metadata]
+    ordered += [key for key in metadata if key not in METADATA_ORDER]
+    return {key: metadata[key] for key in ordered}
+
+
+def datamodules_giving(batch_kind: str) -> list[str]:
+    """Registered datamodule names whose batches are of ``batch_kind``."""
+    return [name for name, entry in entries("datamodule").items() if entry.batch_kind == batch_kind]
+
+
+def suggested_datamodule(model_name: str, batch_kind: str) -> str:
+    """The datamodule to suggest to a model needing ``batch_kind``: its default data if that fits, else the first."""
+    model = entries("model").get(model_name)
+    default = model.metadata.get("default_data") if model is not None else None
+    fitting = datamodules_giving(batch_kind)
+    if default in fitting:
+        return str(default)
+    return fitting[0] if fitting else batch_kind
 
 
 def get(kind: str, name: str) -> Entry:
@@ -276,7 +351,7 @@ def resolve_class_path(kind: str, value: str) -> str:
         return registered[value].target.replace(":", ".")
     if "." in value:
         try:
-            _import_path(value)
+            import_path(value)
         except (ImportError, AttributeError, ValueError) as exc:
             raise ZooError(f"{kind} class path '{value}' does not import: {exc}") from exc
         return value

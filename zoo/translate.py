@@ -26,6 +26,7 @@ from zoo import registry
 from zoo.checkpoints import load_model
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
 from zoo.errors import CommandParser, ZooError
+from zoo.interfaces import Translation, registered_with
 
 
 def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, native_size: bool,
@@ -69,10 +70,10 @@ def command_translate(argv: Sequence[str]) -> None:
     args = parser.parse_args(list(argv))
 
     model = load_model(args.ckpt)
-    if not callable(getattr(model, "translate", None)):
+    if not isinstance(model, Translation):
         name = registry.name_of(type(model), "model") or type(model).__name__
         raise ZooError(f"checkpoint {args.ckpt} holds a {name} model, which has no translate(); `zoo translate` "
-                       "needs a translation model (see `zoo list`, task translation)")
+                       f"needs a translation model: {', '.join(registered_with(Translation))}")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device)
     with torch.inference_mode():

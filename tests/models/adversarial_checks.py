@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 
 def quiet_trainer(root: Path, **overrides) -> L.Trainer:
@@ -63,3 +64,44 @@ class StepRecorder(L.Callback):
 def same(first: list[torch.Tensor | None], second: list[torch.Tensor | None]) -> bool:
     return all((a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
                for a, b in zip(first, second, strict=True))
+
+
+class LearningRates(L.Callback):
+    """Every optimizer's learning rate in each epoch, read at the epoch's first batch."""
+
+    def __init__(self) -> None:
+        self.by_epoch: dict[int, list[float]] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.by_epoch.setdefault(trainer.current_epoch, [opt.param_groups[0]["lr"] for opt in trainer.optimizers])
+
+
+def halving_scheduler(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    """A schedule that changes every epoch, so a rate off by one epoch shows."""
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+
+
+def check_schedule_resumes(build_model, train_data, val_data, root: Path, epochs: int = 3) -> None:
+    """A run interrupted after ``epochs - 1`` epochs and resumed from its checkpoint trains its last epoch at the
+    learning rates of an uninterrupted run.
+
+    ``build_model()`` makes the family with a decaying ``halving_scheduler`` on both networks. The checkpoint is
+    written at validation end, before the epoch-end hooks, as Lightning does whenever validation runs more often
+    than once per epoch.
+    """
+
+    def fit(max_epochs: int, folder: Path, ckpt_path: Path | None = None) -> dict[int, list[float]]:
+        torch.manual_seed(0)
+        rates = LearningRates()
+        checkpoint = ModelCheckpoint(dirpath=folder, save_last=True, save_on_train_epoch_end=False)
+        trainer = quiet_trainer(folder, max_epochs=max_epochs, limit_train_batches=2, limit_val_batches=1,
+                                enable_checkpointing=True, callbacks=[rates, checkpoint])
+        trainer.fit(build_model(), train_data(), val_data(), ckpt_path=ckpt_path)
+        return rates.by_epoch
+
+    uninterrupted = fit(epochs, root / "whole")
+    first_rates = uninterrupted[0]
+    assert uninterrupted[epochs - 1] == [rate * 0.5 ** (epochs - 1) for rate in first_rates], uninterrupted
+    fit(epochs - 1, root / "first")
+    resumed = fit(epochs, root / "second", ckpt_path=root / "first" / "last.ckpt")
+    assert resumed == {epochs - 1: uninterrupted[epochs - 1]}, (resumed, uninterrupted)

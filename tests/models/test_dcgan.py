@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from tests.conftest import FAST_TRAINER, run_zoo
-from tests.models.adversarial_checks import StepRecorder, quiet_trainer, same
+from tests.models.adversarial_checks import StepRecorder, check_schedule_resumes, halving_scheduler, quiet_trainer, same
 from zoo.data.digits import DigitsDataModule
 from zoo.errors import ZooError
 from zoo.models.dcgan import DCGAN
@@ -84,3 +84,11 @@ def test_the_shipped_config_builds_a_dcgan_for_the_digits(tmp_path, monkeypatch)
     assert isinstance(cli.model, DCGAN) and cli.model.image_shape == (1, 28, 28)
     optimizer_g, optimizer_d = (config["optimizer"] for config in cli.model.configure_optimizers())
     assert isinstance(optimizer_d, torch.optim.Adam) and optimizer_g.defaults["lr"] == pytest.approx(2e-4)
+
+
+def test_a_resumed_run_keeps_the_learning_rate_schedule_of_an_uninterrupted_one(tmp_path):
+    data = DigitsDataModule(batch_size=16)
+    data.setup("fit")
+    check_schedule_resumes(
+        lambda: DCGAN(generator_features=8, discriminator_features=8, scheduler_g=halving_scheduler, scheduler_d=halving_scheduler),
+        data.train_dataloader, data.val_dataloader, tmp_path)

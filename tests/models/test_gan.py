@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 
 from tests.conftest import FAST_TRAINER, run_zoo
-from tests.models.adversarial_checks import StepRecorder, quiet_trainer, same
+from tests.models.adversarial_checks import StepRecorder, check_schedule_resumes, halving_scheduler, quiet_trainer, same
 from zoo.cli import main
 from zoo.data.digits import DigitsDataModule
 from zoo.models.gan import GAN
@@ -113,3 +113,11 @@ def test_the_shipped_config_builds_a_gan_for_the_digits(tmp_path, monkeypatch):
     assert isinstance(cli.model, GAN) and cli.model.image_shape == (1, 28, 28)
     optimizer_g, optimizer_d = (config["optimizer"] for config in cli.model.configure_optimizers())
     assert isinstance(optimizer_g, torch.optim.Adam) and optimizer_d.defaults["betas"] == (0.5, 0.999)
+
+
+def test_a_resumed_run_keeps_the_learning_rate_schedule_of_an_uninterrupted_one(tmp_path):
+    data = DigitsDataModule(batch_size=16)
+    data.setup("fit")
+    check_schedule_resumes(
+        lambda: GAN(scheduler_g=halving_scheduler, scheduler_d=halving_scheduler),
+        data.train_dataloader, data.val_dataloader, tmp_path)

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tests.conftest import FAST_TRAINER, REPO, run_zoo
 from tests.data.image_folders import grey_of, photo_crops
+from tests.models.adversarial_checks import check_schedule_resumes, halving_scheduler
 from zoo import registry
 from zoo.cli import run_cli
 from zoo.errors import ZooError
@@ -168,3 +169,11 @@ def test_configs_hold_the_papers_settings(capsys):
     digits = parsed_config("super_resolution_digits.yaml", capsys)
     assert digits["data"]["class_path"] == "zoo.data.super_resolution.SuperResolutionDataModule"
     assert registry.get("model", "pix2pix").metadata["config"] == "configs/pix2pix_facades.yaml"
+
+
+def test_a_resumed_run_keeps_the_learning_rate_schedule_of_an_uninterrupted_one(tmp_path):
+    data = FixedPairs(count=4, size=32, repeats=1)
+    check_schedule_resumes(
+        lambda: Pix2Pix(image_shape=(3, 32, 32), generator_channels=8, discriminator_channels=8,
+                        scheduler_g=halving_scheduler, scheduler_d=halving_scheduler),
+        lambda: DataLoader(data, batch_size=2), lambda: DataLoader(data, batch_size=2), tmp_path)

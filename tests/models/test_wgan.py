@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from tests.conftest import FAST_TRAINER, run_zoo
-from tests.models.adversarial_checks import StepRecorder, quiet_trainer, same
+from tests.models.adversarial_checks import StepRecorder, check_schedule_resumes, halving_scheduler, quiet_trainer, same
 from zoo.data.digits import DigitsDataModule
 from zoo.models.wgan import WGAN
 
@@ -75,3 +75,11 @@ def test_the_shipped_config_uses_the_papers_rmsprop(tmp_path, monkeypatch):
     optimizers = [config["optimizer"] for config in cli.model.configure_optimizers()]
     assert all(isinstance(optimizer, torch.optim.RMSprop) and optimizer.defaults["lr"] == 5e-5
                for optimizer in optimizers)
+
+
+def test_a_resumed_run_keeps_the_learning_rate_schedule_of_an_uninterrupted_one(tmp_path):
+    data = DigitsDataModule(batch_size=16)
+    data.setup("fit")
+    check_schedule_resumes(
+        lambda: WGAN(generator_features=8, critic_features=8, scheduler_g=halving_scheduler, scheduler_d=halving_scheduler),
+        data.train_dataloader, data.val_dataloader, tmp_path)

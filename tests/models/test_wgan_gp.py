@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from tests.conftest import FAST_TRAINER, run_zoo
-from tests.models.adversarial_checks import StepRecorder, quiet_trainer
+from tests.models.adversarial_checks import StepRecorder, check_schedule_resumes, halving_scheduler, quiet_trainer
 from zoo.data.digits import DigitsDataModule
 from zoo.models.wgan_gp import WGANGP
 
@@ -55,3 +55,11 @@ def test_the_shipped_config_uses_the_papers_adam(tmp_path, monkeypatch):
     for config in cli.model.configure_optimizers():
         assert isinstance(config["optimizer"], torch.optim.Adam)
         assert config["optimizer"].defaults["betas"] == (0.0, 0.9) and config["optimizer"].defaults["lr"] == 1e-4
+
+
+def test_a_resumed_run_keeps_the_learning_rate_schedule_of_an_uninterrupted_one(tmp_path):
+    data = DigitsDataModule(batch_size=16)
+    data.setup("fit")
+    check_schedule_resumes(
+        lambda: WGANGP(generator_features=8, critic_features=8, scheduler_g=halving_scheduler, scheduler_d=halving_scheduler),
+        data.train_dataloader, data.val_dataloader, tmp_path)

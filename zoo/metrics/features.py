@@ -233,7 +233,7 @@ def feature_class(name: str, image_shape: tuple[int, ...] | None = None) -> type
     if name == "auto":
         name = auto_feature(image_shape)
     class_path = registry.resolve_class_path("feature", name)
-    cls = registry._import_path(class_path)
+    cls = registry.import_path(class_path)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ZooError(f"FID feature '{name}' ({class_path}) is not a torch.nn.Module subclass")
     return cls

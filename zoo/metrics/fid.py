@@ -28,6 +28,7 @@ from torch.utils.data import DistributedSampler
 from torchmetrics.image import FrechetInceptionDistance, KernelInceptionDistance
 
 from zoo.errors import ZooError
+from zoo.interfaces import Generation, Translation, fid_interface
 from zoo.metrics.features import build_feature_extractor
 
 
@@ -165,15 +166,6 @@ def compute_fid(
     return float(distances.compute()["fid"])
 
 
-def task_of(module: nn.Module) -> str | None:
-    """Which FID the callback gives a model: ``translation``, ``generation`` or none (by interface only)."""
-    if callable(getattr(module, "translate", None)):
-        return "translation"
-    if callable(getattr(module, "sample", None)):
-        return "generation"
-    return None
-
-
 class FIDCallback(L.Callback):
     """Log ``val/fid`` (and ``val/kid``) during validation of every generative or translation model.
 
@@ -232,7 +224,8 @@ class FIDCallback(L.Callback):
         self.inception_weights = inception_weights
         self.allow_download = allow_download
         self.seed = seed
-        self.task: str | None = None
+        # Where the fakes come from, by interface (zoo.interfaces.fid_interface): Translation, Generation or none.
+        self.interface: type | None = None
         self.distances: FeatureDistances | None = None
         self.has_real_statistics = False
         self.real_statistics_passes = 0  # validations that extracted real features: 1 in a healthy run
@@ -242,12 +235,12 @@ class FIDCallback(L.Callback):
 
     # -- set-up
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self.task = task_of(pl_module) if self.every_n_epochs > 0 else None
-        if self.task is not None and self.num_samples < trainer.world_size:
+        self.interface = fid_interface(pl_module) if self.every_n_epochs > 0 else None
+        if self.interface is not None and self.num_samples < trainer.world_size:
             # A process without fake images would crash KID's gather and stall the others.
             raise ZooError(f"fid.num_samples ({self.num_samples}) must be at least the number of processes "
                            f"({trainer.world_size})")
-        if self.task is not None and self.distances is None:
+        if self.interface is not None and self.distances is None:
             image_shape = getattr(trainer.datamodule, "image_shape", None) or getattr(pl_module, "image_shape", None)
             if image_shape is not None or self.feature != "auto":
                 # Built now, not at the first validation: a missing Inception file fails before training starts.
@@ -266,12 +259,12 @@ class FIDCallback(L.Callback):
             # The user asked to train, not to measure: `auto` picked Inception for these images and it cannot load.
             rank_zero_warn(f"FID is off for this run: {error} (`--fid.feature auto` picked inception for "
                            f"{'x'.join(map(str, image_shape or ()))} images; `--fid.every_n_epochs 0` silences this)")
-            self.task, self._computing = None, False
+            self.interface, self._computing = None, False
             return
         self.distances = FeatureDistances(extractor, kid_subset_size=self.kid_subset_size if self.kid else None)
 
     def _due(self, trainer: L.Trainer) -> bool:
-        if self.task is None or trainer.sanity_checking:
+        if self.interface is None or trainer.sanity_checking:
             return False
         return trainer.state.fn == TrainerFn.VALIDATING or (trainer.current_epoch + 1) % self.every_n_epochs == 0
 
@@ -290,7 +283,7 @@ class FIDCallback(L.Callback):
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         if not self._computing or dataloader_idx != 0:
             return
-        if self.task == "translation":
+        if self.interface is Translation:
             if not (isinstance(batch, dict) and "A" in batch and "B" in batch):
                 raise ZooError(f"{type(pl_module).__name__} has translate(); FID needs {{'A', 'B'}} batches, "
                                f"got {type(batch).__name__}")
@@ -317,7 +310,7 @@ class FIDCallback(L.Callback):
         if not self._computing or self.distances is None:
             return
         self._computing = False
-        if self.task == "generation":
+        if self.interface is Generation:
             share = (trainer.global_rank + 1) * self.num_samples // trainer.world_size \
                 - trainer.global_rank * self.num_samples // trainer.world_size
             with torch.no_grad(), trainer.precision_plugin.val_step_context(), \
@@ -361,8 +354,8 @@ class FIDCallback(L.Callback):
         for batch_index in range(start // self.batch_size, -(-stop // self.batch_size)):
             batch_start = batch_index * self.batch_size
             size = min(self.batch_size, self.num_samples - batch_start)
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + batch_index)
-            samples = pl_module.sample(size, generator=generator)
+            rng = torch.Generator().manual_seed(self.seed * 1_000_003 + batch_index)
+            samples = pl_module.sample(size, generator=rng)
             yield samples[max(start - batch_start, 0): stop - batch_start]
 
 

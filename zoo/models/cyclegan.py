@@ -33,16 +33,14 @@ from torchvision.utils import make_grid
 
 from zoo.errors import ZooError, check_non_negative, check_positive
 from zoo.losses import least_squares_discriminator_loss, least_squares_generator_loss
-from zoo.manual_optimization import refuse_gradient_accumulation, step_uncounted
-from zoo.nn.gan_nets import tanh_to_unit, unit_to_tanh
-from zoo.nn.translation import (
-    Norm,
-    PatchDiscriminator,
-    ResNetGenerator,
-    init_weights,
-    pad_to_multiple,
-    patch_layers_for,
+from zoo.manual_optimization import (
+    catch_up_lr_schedulers,
+    refuse_gradient_accumulation,
+    save_loadable_hyperparameters,
+    step_uncounted,
 )
+from zoo.nn.layers import Norm, init_normal_weights, tanh_to_unit, unit_to_tanh
+from zoo.nn.translation import PatchDiscriminator, ResNetGenerator, pad_to_multiple, patch_layers_for
 
 
 class ImagePool:
@@ -52,14 +50,14 @@ class ImagePool:
     well as the newest stops it and the generator from chasing each other round in circles.
     Until full, the pool stores and returns each new image; afterwards each new image is, with
     probability 1/2, swapped for a random stored one (which is returned instead). The pool has
-    its own random generator so that a checkpoint can hold its exact state (``state_dict``) and
+    its own random number generator (``rng``) so that a checkpoint can hold its exact state (``state_dict``) and
     a resumed run makes the same draws.
     """
 
     def __init__(self, size: int, seed: int) -> None:
         self.size = size
         self.images: list[torch.Tensor] = []
-        self.generator = torch.Generator().manual_seed(seed)
+        self.rng = torch.Generator().manual_seed(seed)
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
@@ -72,8 +70,8 @@ class ImagePool:
             if len(self.images) < self.size:
                 self.images.append(image.clone())
                 returned.append(image)
-            elif torch.rand((), generator=self.generator) < 0.5:
-                index = int(torch.randint(self.size, (), generator=self.generator))
+            elif torch.rand((), generator=self.rng) < 0.5:
+                index = int(torch.randint(self.size, (), generator=self.rng))
                 returned.append(self.images[index].to(device=image.device, dtype=image.dtype))
                 self.images[index] = image.clone()
             else:
@@ -82,11 +80,12 @@ class ImagePool:
 
     def state_dict(self) -> dict[str, Any]:
         stored = torch.stack([image.float().cpu() for image in self.images]) if self.images else torch.empty(0)
-        return {"images": stored, "generator": self.generator.get_state()}
+        # "generator" is the checkpoint key since the first release: checkpoints written before stay loadable.
+        return {"images": stored, "generator": self.rng.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.images = list(state["images"].unbind(0)) if state["images"].numel() else []
-        self.generator.set_state(state["generator"])
+        self.rng.set_state(state["generator"])
 
 
 class CycleGAN(L.LightningModule):
@@ -116,7 +115,7 @@ class CycleGAN(L.LightningModule):
             generator_channels: channels of the generators' first layer (64).
             discriminator_channels: channels of the discriminators' first layer (64).
             resnet_blocks: residual blocks per generator; default 6 for images up to 128 px, 9 above (the paper).
-            norm: "instance" (the paper) or "batch".
+            norm: "instance" (the paper), "batch", "layer" (per image over C, H, W) or "none" (zoo.nn.layers.Norm).
             lambda_cycle: weight of each cycle-consistency L1 term (10).
             lambda_identity: weight of the identity L1 terms relative to ``lambda_cycle`` (0.5; 0 turns them off).
             pool_size: generated images kept per domain to feed the discriminators (50; 0 turns the pool off).
@@ -131,9 +130,7 @@ class CycleGAN(L.LightningModule):
         check_non_negative(resnet_blocks=resnet_blocks, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
                            pool_size=pool_size, epochs_constant=epochs_constant, epochs_decay=epochs_decay)
         super().__init__()
-        # Optimizers are callables, which checkpoints cannot load safely (torch.load(weights_only=True)); under
-        # LightningCLI the hyper-parameters hold their configuration instead, so `zoo fit` checkpoints keep them.
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
+        save_loadable_hyperparameters(self)
         self.automatic_optimization = False
         self.image_shape = tuple(image_shape)
         channels, height, width = self.image_shape
@@ -147,7 +144,8 @@ class CycleGAN(L.LightningModule):
         self.discriminator_a = PatchDiscriminator(channels, discriminator_channels, patch_layers, norm)
         self.discriminator_b = PatchDiscriminator(channels, discriminator_channels, patch_layers, norm)
         for network in (self.generator_ab, self.generator_ba, self.discriminator_a, self.discriminator_b):
-            init_weights(network)
+            init_normal_weights(network)
+        # Kept as attributes: under LightningCLI the saved hparams hold their config, not the callables.
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         # Seeded from torch's generator, which seed_everything has seeded: reproducible, and equal on every rank.
         pool_seed = int(torch.randint(2**62, ()))
@@ -184,6 +182,7 @@ class CycleGAN(L.LightningModule):
 
     # -- training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        # In configure_optimizers' order: optimizer_g steps both generators, optimizer_d both discriminators.
         optimizer_g, optimizer_d = self.optimizers()
         real_a, real_b = unit_to_tanh(batch["A"]), unit_to_tanh(batch["B"])
         lambda_cycle = self.hparams.lambda_cycle
@@ -225,12 +224,7 @@ class CycleGAN(L.LightningModule):
         self.log("train/g_cycle", g_cycle)
 
     def on_train_epoch_start(self) -> None:
-        # Bring each schedule to the current epoch rather than stepping once per epoch end: Lightning saves
-        # checkpoints at validation end, before `on_train_epoch_end`, so a per-epoch-end step would be missing
-        # from them; catching up here gives the same rate in a resumed run as in an uninterrupted one.
-        for scheduler in self.lr_schedulers():
-            while scheduler.last_epoch < self.current_epoch:
-                scheduler.step()
+        catch_up_lr_schedulers(self)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

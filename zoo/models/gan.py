@@ -12,32 +12,20 @@ Uses: new images from noise (``sample``); the CLI attaches FID and sample grids 
 
 from __future__ import annotations
 
-from functools import partial
-
-import lightning as L
-import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
-from zoo.errors import check_non_negative, check_positive
-from zoo.losses import bce_discriminator_loss, bce_generator_loss
-from zoo.manual_optimization import (
-    configure_gan_optimizers,
-    refuse_gradient_accumulation,
-    step_lr_schedulers,
-    step_uncounted,
-)
-from zoo.metrics.means import EvaluationMeans
-from zoo.nn.gan_nets import MLPDiscriminator, MLPGenerator, latent_noise, sample_images, tanh_to_unit, unit_to_tanh
+from zoo.errors import check_positive
+from zoo.manual_optimization import save_loadable_hyperparameters
+from zoo.models.latent_gan import NonSaturatingGAN
+from zoo.nn.gan_nets import MLPDiscriminator, MLPGenerator
 
 
-class GAN(L.LightningModule):
+class GAN(NonSaturatingGAN):
     """Classic GAN, MLP generator and discriminator. Step budget: --trainer.max_steps, global_step and the
     checkpoints' step= count generator updates, one per batch (Lightning alone would count both optimizers).
 
-    Each batch updates the discriminator once, then the generator once against the updated
-    discriminator, on the same fake images. Trains unchanged under DDP and bf16/16-mixed;
-    ``accumulate_grad_batches`` is refused (use a larger batch). Learning-rate schedulers, if
-    given, step once per epoch.
+    Training (one discriminator then one generator update per batch, the optimizers, the
+    schedule) is :class:`zoo.models.latent_gan.NonSaturatingGAN`'s, shared with DCGAN.
     """
 
     task = "generation"
@@ -68,72 +56,8 @@ class GAN(L.LightningModule):
         """
         check_positive(image_shape=image_shape, latent_dim=latent_dim, generator_dims=generator_dims,
                        discriminator_dims=discriminator_dims)
-        super().__init__()
-        self.save_hyperparameters()
-        # Two networks, two optimizers, stepped by hand below (read by the CLI to pick a DDP mode that allows it).
-        self.automatic_optimization = False
-        self.eval_means = EvaluationMeans("d_real", "d_fake", "d_loss", "g_loss")
-        self.image_shape = tuple(image_shape)
-        self.latent_dim = latent_dim
+        super().__init__(image_shape, latent_dim, optimizer_g, optimizer_d, scheduler_g, scheduler_d)
+        save_loadable_hyperparameters(self)
+        # The reference implementations keep PyTorch's default initialisation for the MLP pair.
         self.generator = MLPGenerator(latent_dim, list(generator_dims), self.image_shape)
         self.discriminator = MLPDiscriminator(self.image_shape, list(discriminator_dims))
-        # Kept as attributes: under LightningCLI the saved hparams hold their config, not the callables.
-        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
-        self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
-
-    # -- task interface: generation
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] for latents of shape (N, latent_dim)."""
-        return tanh_to_unit(self.generator(latents))
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images in [0, 1], shape (n, *image_shape); a seeded ``generator`` repeats them on any device."""
-        return sample_images(self.generator, n, self.latent_dim, self.device, generator)
-
-    # -- training
-    def _latents(self, batch_size: int) -> torch.Tensor:
-        return latent_noise(batch_size, self.latent_dim, self.device, self.global_rank, self.trainer.world_size)
-
-    def training_step(self, batch, batch_idx: int) -> None:
-        real_images = unit_to_tanh(batch[0])
-        optimizer_g, optimizer_d = self.optimizers()
-        fake_images = self.generator(self._latents(real_images.shape[0]))
-
-        # Discriminator: real -> 1, fake -> 0. Detached fakes keep this update off the generator.
-        with self.toggled_optimizer(optimizer_d):
-            d_loss = bce_discriminator_loss(self.discriminator(real_images), self.discriminator(fake_images.detach()))
-            optimizer_d.zero_grad()
-            self.manual_backward(d_loss)
-            step_uncounted(self, optimizer_d)  # the step budget counts generator updates
-
-        # Generator: the same fakes, judged by the updated discriminator (whose parameters are frozen here).
-        with self.toggled_optimizer(optimizer_g):
-            g_loss = bce_generator_loss(self.discriminator(fake_images))
-            optimizer_g.zero_grad()
-            self.manual_backward(g_loss)
-            optimizer_g.step()
-
-        self.log("train/d_loss", d_loss, prog_bar=True)
-        self.log("train/g_loss", g_loss, prog_bar=True)
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        real_images = unit_to_tanh(batch[0])
-        real_logits = self.discriminator(real_images)
-        fake_logits = self.discriminator(self.generator(self._latents(real_images.shape[0])))
-        # D(x) and D(G(z)) as probabilities: both drift to 0.5 as the generator catches up.
-        self.eval_means.log(self, "val", len(real_images),
-                            d_real=torch.sigmoid(real_logits.float()).mean(),
-                            d_fake=torch.sigmoid(fake_logits.float()).mean(),
-                            d_loss=bce_discriminator_loss(real_logits, fake_logits),
-                            g_loss=bce_generator_loss(fake_logits))
-
-    def on_train_epoch_end(self) -> None:
-        step_lr_schedulers(self)
-
-    def configure_callbacks(self) -> list:
-        refuse_gradient_accumulation(self)
-        return []
-
-    def configure_optimizers(self) -> list[dict]:
-        return configure_gan_optimizers(self, self.discriminator,
-                                        partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999)))

@@ -27,24 +27,22 @@ from functools import partial
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics import MeanAbsoluteError
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 from torchvision.utils import make_grid
 
 from zoo.errors import ZooError, check_non_negative, check_positive
 from zoo.losses import bce_discriminator_loss, bce_generator_loss
-from zoo.manual_optimization import refuse_gradient_accumulation, step_uncounted
-from zoo.nn.gan_nets import tanh_to_unit, unit_to_tanh
-from zoo.nn.translation import (
-    Norm,
-    PatchDiscriminator,
-    UNetGenerator,
-    init_weights,
-    pad_to_multiple,
-    patch_layers_for,
-    unet_depth_for,
+from zoo.manual_optimization import (
+    catch_up_lr_schedulers,
+    optimizer_config,
+    refuse_gradient_accumulation,
+    save_loadable_hyperparameters,
+    step_uncounted,
 )
+from zoo.nn.layers import Norm, init_normal_weights, tanh_to_unit, unit_to_tanh
+from zoo.nn.translation import PatchDiscriminator, UNetGenerator, pad_to_multiple, patch_layers_for, unet_depth_for
 
 
 class Pix2Pix(L.LightningModule):
@@ -65,13 +63,15 @@ class Pix2Pix(L.LightningModule):
         discriminator_layers: int = 3,
         optimizer_g: OptimizerCallable | None = None,
         optimizer_d: OptimizerCallable | None = None,
+        scheduler_g: LRSchedulerCallable | None = None,
+        scheduler_d: LRSchedulerCallable | None = None,
     ) -> None:
         """
         Args:
             image_shape: (channels, height, width) of A and B; the CLI links it from the data.
             generator_channels: channels of the U-Net's first level (the paper's 64).
             discriminator_channels: channels of the PatchGAN's first layer (64).
-            norm: "batch" (the paper) or "instance".
+            norm: "batch" (the paper), "instance", "layer" (per image over C, H, W) or "none" (zoo.nn.layers.Norm).
             lambda_l1: weight of the L1 term against the GAN term (100).
             dropout: dropout after the three decoder layers nearest the bottleneck (0.5; 0 turns it off).
             unet_depth: stride-2 levels of the U-Net; default as many as the image size divides by 2, at most 8.
@@ -79,6 +79,9 @@ class Pix2Pix(L.LightningModule):
             optimizer_g: optimizer of the generator; None means the paper setting Adam(lr=2e-4, betas=(0.5, 0.999)).
                 In YAML: ``optimizer_g: {class_path: torch.optim.RMSprop, init_args: {lr: 1e-4}}``.
             optimizer_d: optimizer of the discriminator; None means the same Adam.
+            scheduler_g: optional learning-rate scheduler of the generator, following the epoch (the reference
+                decays linearly: ``{class_path: torch.optim.lr_scheduler.LinearLR, init_args: {...}}``).
+            scheduler_d: optional learning-rate scheduler of the discriminator, likewise.
         """
         check_positive(image_shape=image_shape, generator_channels=generator_channels,
                        discriminator_channels=discriminator_channels, discriminator_layers=discriminator_layers)
@@ -86,9 +89,7 @@ class Pix2Pix(L.LightningModule):
         if dropout >= 1:
             raise ZooError(f"dropout must be below 1 (it is a probability), got {dropout!r}")
         super().__init__()
-        # Optimizers are callables, which checkpoints cannot load safely (torch.load(weights_only=True)); under
-        # LightningCLI the hyper-parameters hold their configuration instead, so `zoo fit` checkpoints keep them.
-        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
+        save_loadable_hyperparameters(self)
         self.automatic_optimization = False
         self.image_shape = tuple(image_shape)
         channels, height, width = self.image_shape
@@ -100,9 +101,11 @@ class Pix2Pix(L.LightningModule):
         # Conditional discriminator: it judges B next to the A it should have come from.
         self.discriminator = PatchDiscriminator(2 * channels, discriminator_channels,
                                                 patch_layers_for(min(height, width), discriminator_layers), norm)
-        init_weights(self.generator)
-        init_weights(self.discriminator)
+        init_normal_weights(self.generator)
+        init_normal_weights(self.discriminator)
+        # Kept as attributes: under LightningCLI the saved hparams hold their config, not the callables.
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
         self.eval_l1 = MeanAbsoluteError()
         self.eval_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.eval_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
@@ -137,6 +140,7 @@ class Pix2Pix(L.LightningModule):
 
     # -- training
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        # In configure_optimizers' order: optimizer_g steps self.generator, optimizer_d self.discriminator.
         optimizer_g, optimizer_d = self.optimizers()
         real_a, real_b = unit_to_tanh(batch["A"]), unit_to_tanh(batch["B"])
         # One generator pass serves both updates: detached for the discriminator, attached for the generator.
@@ -183,11 +187,18 @@ class Pix2Pix(L.LightningModule):
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self.translate(batch["A"])
 
+    def on_train_epoch_start(self) -> None:
+        catch_up_lr_schedulers(self)
+
     def configure_callbacks(self) -> list:
         refuse_gradient_accumulation(self)
         return []
 
     def configure_optimizers(self):
         paper_adam = partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
-        return [(self.optimizer_g or paper_adam)(self.generator.parameters()),
-                (self.optimizer_d or paper_adam)(self.discriminator.parameters())]
+        optimizer_g = (self.optimizer_g or paper_adam)(self.generator.parameters())
+        optimizer_d = (self.optimizer_d or paper_adam)(self.discriminator.parameters())
+        if self.scheduler_g is None and self.scheduler_d is None:
+            return [optimizer_g, optimizer_d]
+        return [optimizer_config(optimizer_g, self.scheduler_g, "generator"),
+                optimizer_config(optimizer_d, self.scheduler_d, "discriminator")]

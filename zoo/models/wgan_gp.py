@@ -17,7 +17,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Literal
 
-import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
@@ -27,25 +26,14 @@ from zoo.losses import (
     wasserstein_estimate,
     wasserstein_generator_loss,
 )
-from zoo.manual_optimization import (
-    configure_gan_optimizers,
-    refuse_gradient_accumulation,
-    step_lr_schedulers,
-    step_uncounted,
-)
+from zoo.manual_optimization import optimizer_config, save_loadable_hyperparameters, step_uncounted
 from zoo.metrics.means import EvaluationMeans
-from zoo.nn.gan_nets import (
-    DCGANDiscriminator,
-    DCGANGenerator,
-    init_dcgan_weights,
-    latent_noise,
-    sample_images,
-    tanh_to_unit,
-    unit_to_tanh,
-)
+from zoo.models.latent_gan import LatentGAN
+from zoo.nn.gan_nets import DCGANDiscriminator, DCGANGenerator
+from zoo.nn.layers import init_normal_weights
 
 
-class WGANGP(L.LightningModule):
+class WGANGP(LatentGAN):
     """Wasserstein GAN with gradient penalty. Step budget: --trainer.max_steps, global_step and the checkpoints'
     step= count generator updates, each after n_critic batches (one critic update per batch), as the paper counts.
 
@@ -53,7 +41,8 @@ class WGANGP(L.LightningModule):
     batch per critic iteration); every ``n_critic``-th batch, counted across epochs so the
     rhythm survives epoch ends and resuming, the generator is updated once after it. Trains
     unchanged under DDP and bf16/16-mixed; ``accumulate_grad_batches`` is refused (use a larger
-    batch). Learning-rate schedulers, if given, step once per epoch.
+    batch). Learning-rate schedulers, if given, follow the epoch (brought to it at each epoch start, also after
+    a resume).
     """
 
     task = "generation"
@@ -94,50 +83,28 @@ class WGANGP(L.LightningModule):
         check_positive(image_shape=image_shape, latent_dim=latent_dim, generator_features=generator_features,
                        critic_features=critic_features, n_critic=n_critic)
         check_non_negative(penalty_weight=penalty_weight)
-        super().__init__()
-        self.save_hyperparameters()
-        # Two networks, two optimizers, stepped by hand below (read by the CLI to pick a DDP mode that allows it).
-        self.automatic_optimization = False
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        super().__init__(image_shape, latent_dim, optimizer_g, optimizer_d, scheduler_g, scheduler_d, memory_format)
+        save_loadable_hyperparameters(self)
         self.eval_means = EvaluationMeans("wasserstein", prog_bar=("wasserstein",))
-        self.image_shape = tuple(image_shape)
-        self.latent_dim = latent_dim
         self.n_critic = n_critic
         self.penalty_weight = penalty_weight
         self.generator = DCGANGenerator(latent_dim, self.image_shape, generator_features)
         self.critic = DCGANDiscriminator(self.image_shape, critic_features, norm=critic_norm)
-        self.generator.apply(init_dcgan_weights)
-        self.critic.apply(init_dcgan_weights)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        init_normal_weights(self.generator)
+        init_normal_weights(self.critic)
         self.to(memory_format=self.memory_format)
-        # Kept as attributes: under LightningCLI the saved hparams hold their config, not the callables.
-        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
-        self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
 
-    # -- task interface: generation
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] for latents of shape (N, latent_dim)."""
-        return tanh_to_unit(self.generator(latents))
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images in [0, 1], shape (n, *image_shape); a seeded ``generator`` repeats them on any device."""
-        return sample_images(self.generator, n, self.latent_dim, self.device, generator)
-
-    # -- training
-    def _latents(self, batch_size: int) -> torch.Tensor:
-        return latent_noise(batch_size, self.latent_dim, self.device, self.global_rank, self.trainer.world_size)
-
+    # -- training (the generation interface, the noise and the epoch policies are LatentGAN's)
     def _loss_scale(self) -> float:
         """fp16 mixed precision's current loss scale (1 otherwise), for the penalty's own gradient."""
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         return float(scaler.get_scale()) if scaler is not None else 1.0
 
-    def _to_tanh_range(self, images: torch.Tensor) -> torch.Tensor:
-        """The zoo's [0, 1] images in the generator's [-1, 1], in the networks' memory layout."""
-        return unit_to_tanh(images).contiguous(memory_format=self.memory_format)
-
     def training_step(self, batch, batch_idx: int) -> None:
         real_images = self._to_tanh_range(batch[0])
         batch_size = real_images.shape[0]
+        # In configure_optimizers' order: optimizer_g steps self.generator, optimizer_d self.critic.
         optimizer_g, optimizer_d = self.optimizers()
 
         # Critic: maximise E[f(x)] - E[f(G(z))] while its gradient norm stays near 1.
@@ -170,12 +137,9 @@ class WGANGP(L.LightningModule):
         self.eval_means.log(self, "val", len(real_images),
                             wasserstein=wasserstein_estimate(self.critic(real_images), self.critic(fake_images)))
 
-    def on_train_epoch_end(self) -> None:
-        step_lr_schedulers(self)
-
-    def configure_callbacks(self) -> list:
-        refuse_gradient_accumulation(self)
-        return []
-
     def configure_optimizers(self) -> list[dict]:
-        return configure_gan_optimizers(self, self.critic, partial(torch.optim.Adam, lr=1e-4, betas=(0.0, 0.9)))
+        paper_adam = partial(torch.optim.Adam, lr=1e-4, betas=(0.0, 0.9))
+        optimizer_g = (self.optimizer_g or paper_adam)(self.generator.parameters())
+        optimizer_d = (self.optimizer_d or paper_adam)(self.critic.parameters())
+        return [optimizer_config(optimizer_g, self.scheduler_g, "generator"),
+                optimizer_config(optimizer_d, self.scheduler_d, "critic")]

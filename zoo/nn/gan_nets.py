@@ -3,7 +3,8 @@
 Generators end in ``tanh`` (images in [-1, 1]; the families convert to and from the zoo's
 [0, 1]). Discriminators return one raw score per image, shape (N,): logits for the
 cross-entropy losses, critic values for the Wasserstein ones, never a sigmoid (the losses
-in :mod:`zoo.losses` are the stable form).
+in :mod:`zoo.losses` are the stable form). Norm choice, initialisation, pixel ranges and latent
+noise are :mod:`zoo.nn.layers`'.
 
 - MLP pair: the classic GAN as in Lightning's GAN example (``examples/pytorch/
   domain_templates/generative_adversarial_net.py``) and eriklindernoren/PyTorch-GAN.
@@ -16,70 +17,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal
 
 import torch
 from torch import nn
 
 from zoo.errors import ZooError
 
-Norm = Literal["batch", "layer", "none"]
+# Plugins written against earlier zoos import these from here; they live in zoo.nn.layers.
+from zoo.nn.layers import Norm, conv_bias, latent_noise, norm_layer, sample_images, tanh_to_unit, unit_to_tanh
 
-
-def latent_noise(batch_size: int, latent_dim: int, device: torch.device | str, rank: int = 0,
-                 world_size: int = 1) -> torch.Tensor:
-    """Standard normal latents of shape (batch_size, latent_dim), different on every DDP rank.
-
-    Lightning's ``seed_everything`` gives every process the same seed, so a plain
-    ``torch.randn`` hands each rank the same latents and DDP trains on ``world_size`` copies of
-    one fake batch. Each rank draws every rank's latents from its (identical) stream and keeps
-    its own slice: distinct latents per rank, random streams that stay in step, and a run that
-    repeats exactly.
-    """
-    return torch.randn(world_size, batch_size, latent_dim, device=device)[rank]
-
-
-def unit_to_tanh(images: torch.Tensor) -> torch.Tensor:
-    """The zoo's [0, 1] images in a tanh generator's [-1, 1]."""
-    return images * 2 - 1
-
-
-def tanh_to_unit(images: torch.Tensor) -> torch.Tensor:
-    """A generator's [-1, 1] images as the zoo's float [0, 1]."""
-    return ((images.float() + 1) / 2).clamp(0, 1)
-
-
-@torch.no_grad()
-def sample_images(generator_net: nn.Module, n: int, latent_dim: int, device: torch.device,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """``n`` images in [0, 1] from a tanh generator; a seeded ``generator`` repeats them on any device.
-
-    The network runs in eval mode, so batch norm uses its running statistics: sampling has no
-    side effects on training and an image does not depend on the others in its batch.
-    """
-    latents = torch.randn(n, latent_dim, generator=generator,
-                          device=generator.device if generator is not None else device)
-    was_training = generator_net.training
-    generator_net.eval()
-    try:
-        return tanh_to_unit(generator_net(latents.to(device)))
-    finally:
-        generator_net.train(was_training)
-
-
-def init_dcgan_weights(module: nn.Module) -> None:
-    """Radford et al., section 4: weights from N(0, 0.02); normalisation scales from N(1, 0.02), shifts 0.
-
-    Use as ``network.apply(init_dcgan_weights)``.
-    """
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)) and module.weight is not None:
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "dcgan_layout",
+           "latent_noise", "sample_images", "tanh_to_unit", "unit_to_tanh"]
 
 # ---------------------------------------------------------------- MLP pair (the classic GAN)
 
@@ -152,15 +100,6 @@ def _stage_widths(features: int, stages: int) -> list[int]:
     return [features * min(2**stage, 8) for stage in range(stages)]
 
 
-def _normalization(norm: Norm, channels: int) -> nn.Module:
-    if norm == "batch":
-        return nn.BatchNorm2d(channels)
-    if norm == "layer":
-        # Layer norm over (C, H, W) of each image, as WGAN-GP's critic uses: no coupling across the batch.
-        return nn.GroupNorm(1, channels)
-    return nn.Identity()
-
-
 class DCGANGenerator(nn.Module):
     """Fractionally-strided convolutions with batch norm and ReLU, from a (start x start) projection to tanh pixels."""
 
@@ -199,7 +138,7 @@ class DCGANDiscriminator(nn.Module):
                                    nn.LeakyReLU(0.2, inplace=True)]
         for fan_in, fan_out in itertools.pairwise(widths):
             # A bias before a normalisation layer is cancelled by it; without one it is needed.
-            layers += [nn.Conv2d(fan_in, fan_out, 4, 2, 1, bias=norm == "none"), _normalization(norm, fan_out),
+            layers += [nn.Conv2d(fan_in, fan_out, 4, 2, 1, bias=conv_bias(norm)), norm_layer(norm, fan_out),
                        nn.LeakyReLU(0.2, inplace=True)]
         layers.append(nn.Conv2d(widths[-1], 1, start, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)

@@ -10,47 +10,19 @@
 
 Reference implementation: junyanz/pytorch-CycleGAN-and-pix2pix ``models/networks.py``.
 All generators map [-1, 1] images to [-1, 1] (tanh); the families convert from and to
-the zoo's [0, 1] at their boundary.
+the zoo's [0, 1] at their boundary (:mod:`zoo.nn.layers`, with the norm choice and initialisation).
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import torch
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.nn.layers import Norm, conv_bias, norm_layer
 
-Norm = Literal["batch", "instance"]
 # The paper's U-Net for 256x256 images has 8 stride-2 levels (256 -> 1); deeper buys nothing.
 MAX_UNET_DEPTH = 8
-
-
-def norm_layer(norm: Norm, channels: int) -> nn.Module:
-    """Batch norm (learned affine) or instance norm (no affine, no running statistics), as in the reference."""
-    if norm == "batch":
-        return nn.BatchNorm2d(channels)
-    if norm == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    raise ZooError(f"norm must be 'batch' or 'instance', got {norm!r}")
-
-
-def conv_bias(norm: Norm) -> bool:
-    # Batch norm's learned shift makes a convolution bias redundant; instance norm has no shift of its own.
-    return norm == "instance"
-
-
-def init_weights(module: nn.Module, std: float = 0.02) -> None:
-    """The papers' initialisation: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02), biases 0."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(layer.weight, 0.0, std)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-        elif isinstance(layer, nn.BatchNorm2d):
-            nn.init.normal_(layer.weight, 1.0, std)
-            nn.init.zeros_(layer.bias)
 
 
 def unet_depth_for(height: int, width: int) -> int:
