@@ -222,6 +222,21 @@ def allow_unused_parameters(trainer, model: Any) -> None:
         trainer.strategy._ddp_kwargs["find_unused_parameters"] = True
 
 
+def shard_each_network_apart(trainer, model: Any) -> None:
+    """Give a manual-optimization model one FSDP root per network when the strategy is Lightning's ``FSDPStrategy``.
+
+    Under one root for the whole LightningModule its checkpoint cannot be saved (``zoo.sharding`` says why). The
+    Trainer has resolved and set up the strategy already; the subclass changes only how the model is wrapped, so
+    the object changes class. From the Python API pass ``zoo.sharding.NetworkFSDPStrategy``.
+    """
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    from zoo.sharding import NetworkFSDPStrategy
+
+    if uses_manual_optimization(model) and type(trainer.strategy) is FSDPStrategy:
+        trainer.strategy.__class__ = NetworkFSDPStrategy
+
+
 def run_directory(trainer) -> Path:
     """The run's own folder, where ModelCheckpoint puts ``checkpoints/``: ``<save_dir>/<name>/<version>``."""
     logger = trainer.logger
@@ -391,6 +406,7 @@ class ZooCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any):
         trainer = super().instantiate_trainer(**kwargs)
         allow_unused_parameters(trainer, self.model)
+        shard_each_network_apart(trainer, self.model)
         warn_slow_cpu_bf16(trainer)
         trainer.callbacks += [DistinctRankNoise(), RunSummary()]
         return trainer
