@@ -22,7 +22,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import move_data_to_device, rank_zero_info, rank_zero_warn
@@ -163,6 +163,39 @@ class TranslationGridCallback(L.Callback):
             grid = pl_module.translation_grid(batch, max_images=self.max_images)
         if trainer.is_global_zero:
             log_grid(trainer, self.key, grid.detach().float().cpu().clamp(0, 1))
+
+
+class _LossesEveryLogInterval:
+    """Mixin of Lightning's progress bars: the training losses (``train/*loss``), read every ``log_every_n_steps``.
+
+    A value logged with ``prog_bar=True`` is copied to the host (``.item()``) after every batch,
+    whether a bar draws it or not; on a GPU each copy waits for every queued kernel. The families
+    log their training losses without ``prog_bar``; these bars read them from
+    ``callback_metrics`` on the batches the loggers read them too (``--trainer.log_every_n_steps``,
+    and each epoch's first batch), and show the last values read in between. The CLI puts them in
+    place of Lightning's default bar (:func:`zoo.lightning_cli.show_losses_without_per_step_syncs`).
+    """
+
+    _losses: dict[str, float] = {}
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        if batch_idx % max(1, trainer.log_every_n_steps) == 0:
+            self._losses = {name: float(value) for name, value in trainer.callback_metrics.items()
+                            if name.startswith("train/") and name.endswith("loss") and torch.is_tensor(value)
+                            and value.numel() == 1}
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
+        return {**self._losses, **super().get_metrics(trainer, pl_module)}
+
+
+class LossProgressBar(_LossesEveryLogInterval, TQDMProgressBar):
+    """Lightning's TQDM bar with the training losses, read every ``log_every_n_steps`` batches."""
+
+
+class LossRichProgressBar(_LossesEveryLogInterval, RichProgressBar):
+    """Lightning's Rich bar (its default where rich is installed) with the training losses, read likewise."""
 
 
 class DistinctRankNoise(L.Callback):

@@ -237,6 +237,22 @@ def shard_each_network_apart(trainer, model: Any) -> None:
         trainer.strategy.__class__ = NetworkFSDPStrategy
 
 
+def show_losses_without_per_step_syncs(trainer) -> None:
+    """Lightning's default progress bar, made one that shows the training losses without a host sync per step.
+
+    The bar was built by the Trainer with the user's settings; the subclass adds only when it reads the losses
+    (``zoo.callbacks.LossProgressBar``), so the object changes class. A bar of another class is left alone.
+    """
+    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+
+    from zoo.callbacks import LossProgressBar, LossRichProgressBar
+
+    bar = trainer.progress_bar_callback
+    loss_bars = {TQDMProgressBar: LossProgressBar, RichProgressBar: LossRichProgressBar}
+    if type(bar) in loss_bars:
+        bar.__class__ = loss_bars[type(bar)]
+
+
 def run_directory(trainer) -> Path:
     """The run's own folder, where ModelCheckpoint puts ``checkpoints/``: ``<save_dir>/<name>/<version>``."""
     logger = trainer.logger
@@ -407,6 +423,7 @@ class ZooCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         allow_unused_parameters(trainer, self.model)
         shard_each_network_apart(trainer, self.model)
+        show_losses_without_per_step_syncs(trainer)
         warn_slow_cpu_bf16(trainer)
         trainer.callbacks += [DistinctRankNoise(), RunSummary()]
         return trainer

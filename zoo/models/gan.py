@@ -113,8 +113,8 @@ class GAN(L.LightningModule):
             self.manual_backward(g_loss)
             optimizer_g.step()
 
-        self.log("train/d_loss", d_loss, prog_bar=True)
-        self.log("train/g_loss", g_loss, prog_bar=True)
+        self.log("train/d_loss", d_loss)
+        self.log("train/g_loss", g_loss)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         real_images = unit_to_tanh(batch[0])

@@ -29,6 +29,7 @@ from zoo.losses import (
 )
 from zoo.manual_optimization import (
     configure_gan_optimizers,
+    loss_scale,
     refuse_gradient_accumulation,
     step_lr_schedulers,
     step_uncounted,
@@ -126,11 +127,6 @@ class WGANGP(L.LightningModule):
     def _latents(self, batch_size: int) -> torch.Tensor:
         return latent_noise(batch_size, self.latent_dim, self.device, self.global_rank, self.trainer.world_size)
 
-    def _loss_scale(self) -> float:
-        """fp16 mixed precision's current loss scale (1 otherwise), for the penalty's own gradient."""
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
-        return float(scaler.get_scale()) if scaler is not None else 1.0
-
     def _to_tanh_range(self, images: torch.Tensor) -> torch.Tensor:
         """The zoo's [0, 1] images in the generator's [-1, 1], in the networks' memory layout."""
         return unit_to_tanh(images).contiguous(memory_format=self.memory_format)
@@ -145,12 +141,12 @@ class WGANGP(L.LightningModule):
             with torch.no_grad():
                 fake_images = self.generator(self._latents(batch_size))
             wasserstein = wasserstein_estimate(self.critic(real_images), self.critic(fake_images))
-            penalty = gradient_penalty(self.critic, real_images, fake_images, loss_scale=self._loss_scale())
+            penalty = gradient_penalty(self.critic, real_images, fake_images, loss_scale=loss_scale(self.trainer))
             d_loss = -wasserstein + self.penalty_weight * penalty
             optimizer_d.zero_grad()
             self.manual_backward(d_loss)
             step_uncounted(self, optimizer_d)  # the step budget counts generator updates
-        self.log("train/d_loss", d_loss, prog_bar=True)
+        self.log("train/d_loss", d_loss)
         self.log("train/wasserstein", wasserstein)
         self.log("train/gradient_penalty", penalty)
 
@@ -161,7 +157,7 @@ class WGANGP(L.LightningModule):
                 optimizer_g.zero_grad()
                 self.manual_backward(g_loss)
                 optimizer_g.step()
-            self.log("train/g_loss", g_loss, prog_bar=True)
+            self.log("train/g_loss", g_loss)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         real_images = self._to_tanh_range(batch[0])
