@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import torch
@@ -196,6 +197,43 @@ class LossProgressBar(_LossesEveryLogInterval, TQDMProgressBar):
 
 class LossRichProgressBar(_LossesEveryLogInterval, RichProgressBar):
     """Lightning's Rich bar (its default where rich is installed) with the training losses, read likewise."""
+
+
+class CUDASettings(L.Callback):
+    """Speed settings of PyTorch's that pay on NVIDIA GPUs, set for the run when it trains on one (``--gpu.*``).
+
+    Neither is Lightning's to set by default: it leaves ``torch.set_float32_matmul_precision`` at
+    "highest" (and warns on GPUs with tensor cores) and cuDNN's autotuner off. The zoo's
+    networks see one image size per run, which is what cuDNN's benchmark mode wants. Nothing
+    changes on the CPU or under deterministic algorithms; the previous values come back when the
+    run ends, so a notebook or a second run in the same process starts clean.
+
+    Args:
+        float32_matmul_precision: "highest" (full float32), "high" (TF32 on Ampere and later: ~10 bits of mantissa
+            in the products, float32 sums) or "medium" (bfloat16 products). Mixed precision runs do their
+            matmuls in 16 bits anyway; this is for ``--trainer.precision 32``.
+        cudnn_benchmark: let cuDNN time its convolution algorithms on the first batches and keep the fastest.
+    """
+
+    def __init__(self, float32_matmul_precision: Literal["highest", "high", "medium"] = "high",
+                 cudnn_benchmark: bool = True) -> None:
+        self.float32_matmul_precision = float32_matmul_precision
+        self.cudnn_benchmark = cudnn_benchmark
+        self._previous: tuple[str, bool] | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.strategy.root_device.type != "cuda" or self._previous is not None:
+            return
+        self._previous = (torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark)
+        torch.set_float32_matmul_precision(self.float32_matmul_precision)
+        deterministic = torch.are_deterministic_algorithms_enabled() or torch.backends.cudnn.deterministic
+        torch.backends.cudnn.benchmark = self.cudnn_benchmark and not deterministic
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._previous is not None:
+            torch.set_float32_matmul_precision(self._previous[0])
+            torch.backends.cudnn.benchmark = self._previous[1]
+            self._previous = None
 
 
 class DistinctRankNoise(L.Callback):

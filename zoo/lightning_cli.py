@@ -18,7 +18,14 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from zoo import registry
 from zoo.anomaly import AnomalyThreshold
-from zoo.callbacks import DistinctRankNoise, RunCheckpoint, RunSummary, SampleGridCallback, TranslationGridCallback
+from zoo.callbacks import (
+    CUDASettings,
+    DistinctRankNoise,
+    RunCheckpoint,
+    RunSummary,
+    SampleGridCallback,
+    TranslationGridCallback,
+)
 from zoo.errors import ZooError
 from zoo.guards import NonFiniteGuard
 from zoo.metrics.fid import FIDCallback
@@ -374,6 +381,8 @@ class ZooCLI(LightningCLI):
         # A NaN or Inf in a logged loss or a gradient stops the run, keeping the weights from before it.
         parser.add_lightning_class_args(NonFiniteGuard, "nan")
         parser.add_lightning_class_args(AnomalyThreshold, "anomaly")  # switches on by `anomaly_score`
+        # TF32 matmuls and cuDNN's autotuner when the run trains on a GPU; nothing on the CPU.
+        parser.add_lightning_class_args(CUDASettings, "gpu")
 
     def _parse_ckpt_path(self) -> None:
         # Lightning replaces the model's config with the class and hyper-parameters the checkpoint holds, so
