@@ -42,6 +42,12 @@ def default_num_workers() -> int:
     return min(2, max(0, (os.cpu_count() or 1) - 1))
 
 
+def pins_memory(trainer: L.Trainer | None) -> bool:
+    """Page-locked batches (faster, asynchronous copies to the GPU) when the run's device is a GPU, not merely when
+    the machine has one (``--trainer.accelerator cpu`` on a GPU machine would lock host memory for nothing)."""
+    return trainer is not None and trainer.strategy.root_device.type == "cuda"
+
+
 def _process_count() -> int:
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     return torch.distributed.get_world_size() if distributed else 1
@@ -160,7 +166,7 @@ class ImageDataModule(L.LightningDataModule):
             drop_last=shuffle and len(dataset) > self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=pins_memory(self.trainer),
         )
 
     def train_dataloader(self) -> DataLoader:

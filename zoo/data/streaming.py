@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.data.base import ImageDataModule
+from zoo.data.base import ImageDataModule, pins_memory
 from zoo.errors import ZooError
 
 METADATA_FILE = "zoo.json"
@@ -208,7 +208,7 @@ class StreamingDataModule(ImageDataModule):
             # keep every image in one process, equal counts across DDP processes (so none waits on another).
             drop_last=True if shuffle and len(dataset) > self.batch_size else None,
             persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=pins_memory(self.trainer),
         )
 
 
