@@ -171,3 +171,20 @@ def test_no_translation_grid_for_the_sanity_check_or_models_without_one(tmp_path
     assert not (Path(logger.log_dir) / "translations").exists()
     logger = _fit(tmp_path / "gan", GAN(), TranslationGridCallback())
     assert not (Path(logger.log_dir) / "translations").exists()
+
+
+def test_cuda_settings_apply_on_a_gpu_run_only_and_are_undone_at_its_end():
+    from zoo.callbacks import CUDASettings
+
+    before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark)
+    settings = CUDASettings()
+    cpu_run = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")))
+    settings.setup(cpu_run, None, "fit")
+    assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark) == before
+    gpu_run = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
+    settings.setup(gpu_run, None, "fit")
+    try:
+        assert torch.get_float32_matmul_precision() == "high" and torch.backends.cudnn.benchmark
+    finally:
+        settings.teardown(gpu_run, None, "fit")
+    assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark) == before

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAST_TRAINER, REPO
-from tests.data.image_folders import write_images
+from tests.data.image_folders import write_images, write_unpaired
 
 SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
 TRAINING = ("fit", "validate", "test", "predict")
@@ -229,6 +229,7 @@ def workspace(tmp_path_factory):
     shutil.copy(REPO / "cli.py", root / "cli.py")
     for index, folder in enumerate(USER_FOLDERS):
         write_images(root / folder, count=6, size=32, seed=index)
+    write_unpaired(root / "horse2zebra", count_a=6, count_b=6, size=32)  # trainA/, trainB/, testA/, testB/
     previous = os.getcwd()
     os.chdir(root)
     environment = pytest.MonkeyPatch()  # the tiny fits run before conftest's per-test home: the same isolation

@@ -126,3 +126,13 @@ def test_fsdp_config_wraps_each_network_apart_and_every_residual_block(family):
     assert blocks <= wrapped and (family == "pix2pix" or blocks)
     # Every parameter sits in one network's unit: no flat parameter mixes two optimizers' parameters.
     assert all(name.split(".")[0] in networks for name, _ in model.named_parameters())
+
+
+def test_a_one_process_checkpoint_resumes_on_two_processes_to_the_planned_step(tmp_path):
+    """The reverse of tests/test_resume.py's 2 -> 1: a GAN stopped at step 3 on one process ends at 6 on two."""
+    run_zoo([*GAN_FIT, "--trainer.devices", "1"], cwd=tmp_path)
+    first = checkpoints_of(tmp_path)[0]
+    run_zoo([*GAN_FIT, "--trainer.devices", "2", "--trainer.max_steps", "6", "--ckpt_path", str(first)],
+            cwd=tmp_path)
+    resumed = tmp_path / "runs" / "gan" / "version_1" / "checkpoints" / "last.ckpt"
+    assert torch.load(resumed, weights_only=True)["global_step"] == 6

@@ -19,10 +19,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import move_data_to_device, rank_zero_info, rank_zero_warn
@@ -154,6 +155,76 @@ class TranslationGridCallback(L.Callback):
             grid = pl_module.translation_grid(batch, max_images=self.max_images)
         if trainer.is_global_zero:
             log_grid(trainer, self.key, grid.detach().float().cpu().clamp(0, 1))
+
+
+class _LossesEveryLogInterval:
+    """Mixin of Lightning's progress bars: the training losses (``train/*loss``), read every ``log_every_n_steps``.
+
+    A value logged with ``prog_bar=True`` is copied to the host (``.item()``) after every batch,
+    whether a bar draws it or not; on a GPU each copy waits for every queued kernel. The families
+    log their training losses without ``prog_bar``; these bars read them from
+    ``callback_metrics`` on the batches the loggers read them too (``--trainer.log_every_n_steps``,
+    and each epoch's first batch), and show the last values read in between. The CLI puts them in
+    place of Lightning's default bar (:func:`zoo.lightning_cli.show_losses_without_per_step_syncs`).
+    """
+
+    _losses: dict[str, float] = {}
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        if batch_idx % max(1, trainer.log_every_n_steps) == 0:
+            self._losses = {name: float(value) for name, value in trainer.callback_metrics.items()
+                            if name.startswith("train/") and name.endswith("loss") and torch.is_tensor(value)
+                            and value.numel() == 1}
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
+        return {**self._losses, **super().get_metrics(trainer, pl_module)}
+
+
+class LossProgressBar(_LossesEveryLogInterval, TQDMProgressBar):
+    """Lightning's TQDM bar with the training losses, read every ``log_every_n_steps`` batches."""
+
+
+class LossRichProgressBar(_LossesEveryLogInterval, RichProgressBar):
+    """Lightning's Rich bar (its default where rich is installed) with the training losses, read likewise."""
+
+
+class CUDASettings(L.Callback):
+    """Speed settings of PyTorch's that pay on NVIDIA GPUs, set for the run when it trains on one (``--gpu.*``).
+
+    Neither is Lightning's to set by default: it leaves ``torch.set_float32_matmul_precision`` at
+    "highest" (and warns on GPUs with tensor cores) and cuDNN's autotuner off. The zoo's
+    networks see one image size per run, which is what cuDNN's benchmark mode wants. Nothing
+    changes on the CPU or under deterministic algorithms; the previous values come back when the
+    run ends, so a notebook or a second run in the same process starts clean.
+
+    Args:
+        float32_matmul_precision: "highest" (full float32), "high" (TF32 on Ampere and later: ~10 bits of mantissa
+            in the products, float32 sums) or "medium" (bfloat16 products). Mixed precision runs do their
+            matmuls in 16 bits anyway; this is for ``--trainer.precision 32``.
+        cudnn_benchmark: let cuDNN time its convolution algorithms on the first batches and keep the fastest.
+    """
+
+    def __init__(self, float32_matmul_precision: Literal["highest", "high", "medium"] = "high",
+                 cudnn_benchmark: bool = True) -> None:
+        self.float32_matmul_precision = float32_matmul_precision
+        self.cudnn_benchmark = cudnn_benchmark
+        self._previous: tuple[str, bool] | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.strategy.root_device.type != "cuda" or self._previous is not None:
+            return
+        self._previous = (torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark)
+        torch.set_float32_matmul_precision(self.float32_matmul_precision)
+        deterministic = torch.are_deterministic_algorithms_enabled() or torch.backends.cudnn.deterministic
+        torch.backends.cudnn.benchmark = self.cudnn_benchmark and not deterministic
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._previous is not None:
+            torch.set_float32_matmul_precision(self._previous[0])
+            torch.backends.cudnn.benchmark = self._previous[1]
+            self._previous = None
 
 
 class DistinctRankNoise(L.Callback):

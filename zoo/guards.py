@@ -26,6 +26,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
 from zoo.errors import ZooError
+from zoo.manual_optimization import grad_scaler
 
 # What a user can turn when a loss blows up; named in the message, in the order worth trying.
 LIKELY_KNOBS = (
@@ -39,10 +40,6 @@ EVALUATION_PREFIXES = ("val/", "test/", "predict/")
 
 class NonFiniteLossError(ZooError):
     """A logged loss or a gradient became NaN or Inf; the message says which, when and what to try."""
-
-
-def _grad_scaler(trainer: L.Trainer):
-    return getattr(trainer.precision_plugin, "scaler", None)
 
 
 class NonFiniteGuard(Callback):
@@ -61,27 +58,31 @@ class NonFiniteGuard(Callback):
         self.skip_steps = skip_steps
         self.skipped = 0
         self._bad_gradients: list[str] = []
-        self._scale_before: float | None = None
+        self._scale_before: torch.Tensor | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._bad_gradients = []
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
-        scaler = _grad_scaler(trainer)
-        self._scale_before = scaler.get_scale() if self.enabled and scaler is not None else None
+        # The scale as a device tensor (a copy: the scaler updates its own in place); get_scale() would wait for
+        # the GPU here and again at the batch's end. None before the scaler's first step.
+        scaler = grad_scaler(trainer) if self.enabled else None
+        scale = scaler._get_scale_async() if scaler is not None else None
+        self._scale_before = scale.clone() if scale is not None else None
 
-    def _scaler_skipped_the_step(self, trainer: L.Trainer) -> bool:
+    def _scaler_skipped_the_step(self, trainer: L.Trainer) -> torch.Tensor | bool:
         """Under 16-mixed, a step whose values overflowed is one the grad scaler skipped and answered by lowering
         its scale: how it calibrates (its first steps often overflow at the initial 65536), not a diverging run.
-        A scale fallen below 1e-8 is no calibration any more."""
-        scaler = _grad_scaler(trainer)
-        if scaler is None or self._scale_before is None:
+        A scale fallen below 1e-8 is no calibration any more. A device tensor, read with the step's one sync."""
+        scaler = grad_scaler(trainer)
+        scale = scaler._get_scale_async() if scaler is not None else None
+        if scale is None:
             return False
-        scale = scaler.get_scale()
-        return scale < self._scale_before and scale > 1e-8
+        before = self._scale_before if self._scale_before is not None else torch.full_like(scale, scaler._init_scale)
+        return (scale < before) & (scale > 1e-8)
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
-        if not self.enabled or _grad_scaler(trainer) is not None:
+        if not self.enabled or grad_scaler(trainer) is not None:
             return
         parameters = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if not parameters:
@@ -105,9 +106,13 @@ class NonFiniteGuard(Callback):
                   if torch.is_tensor(value) and value.numel() == 1
                   and not name.startswith(EVALUATION_PREFIXES) and not name.endswith("_epoch")}
         finite = torch.stack([value.float() for value in logged.values()]).isfinite().all() if logged else True
-        bad = {} if bool(finite) else {name: float(value) for name, value in logged.items()  # one sync per step
-                                        if not math.isfinite(float(value))}
-        is_bad = bool(bad or self._bad_gradients) and not self._scaler_skipped_the_step(trainer)
+        if self._bad_gradients:
+            finite = False
+        # One sync per step: the finiteness and, under 16-mixed, whether the grad scaler skipped the step.
+        skipped = self._scaler_skipped_the_step(trainer)
+        is_bad = bool(~torch.as_tensor(finite) & ~torch.as_tensor(skipped))
+        bad = {name: float(value) for name, value in logged.items()
+               if not math.isfinite(float(value))} if is_bad else {}
         if trainer.world_size > 1:  # every rank must take the same way out, or one waits forever on the others
             is_bad = trainer.strategy.reduce_boolean_decision(is_bad, all=False)
         # `train/loss_step` repeats `train/loss` when a loss is logged per step and per epoch.

@@ -18,7 +18,14 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from zoo import registry
 from zoo.anomaly import AnomalyThreshold
-from zoo.callbacks import DistinctRankNoise, RunCheckpoint, RunSummary, SampleGridCallback, TranslationGridCallback
+from zoo.callbacks import (
+    CUDASettings,
+    DistinctRankNoise,
+    RunCheckpoint,
+    RunSummary,
+    SampleGridCallback,
+    TranslationGridCallback,
+)
 from zoo.errors import ZooError
 from zoo.guards import NonFiniteGuard
 from zoo.interfaces import batch_kind_of, uses_manual_optimization
@@ -218,6 +225,37 @@ def allow_unused_parameters(trainer, model: Any) -> None:
         trainer.strategy._ddp_kwargs["find_unused_parameters"] = True
 
 
+def shard_each_network_apart(trainer, model: Any) -> None:
+    """Give a manual-optimization model one FSDP root per network when the strategy is Lightning's ``FSDPStrategy``.
+
+    Under one root for the whole LightningModule its checkpoint cannot be saved (``zoo.sharding`` says why). The
+    Trainer has resolved and set up the strategy already; the subclass changes only how the model is wrapped, so
+    the object changes class. From the Python API pass ``zoo.sharding.NetworkFSDPStrategy``.
+    """
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    from zoo.sharding import NetworkFSDPStrategy
+
+    if uses_manual_optimization(model) and type(trainer.strategy) is FSDPStrategy:
+        trainer.strategy.__class__ = NetworkFSDPStrategy
+
+
+def show_losses_without_per_step_syncs(trainer) -> None:
+    """Lightning's default progress bar, made one that shows the training losses without a host sync per step.
+
+    The bar was built by the Trainer with the user's settings; the subclass adds only when it reads the losses
+    (``zoo.callbacks.LossProgressBar``), so the object changes class. A bar of another class is left alone.
+    """
+    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+
+    from zoo.callbacks import LossProgressBar, LossRichProgressBar
+
+    bar = trainer.progress_bar_callback
+    loss_bars = {TQDMProgressBar: LossProgressBar, RichProgressBar: LossRichProgressBar}
+    if type(bar) in loss_bars:
+        bar.__class__ = loss_bars[type(bar)]
+
+
 def run_directory(trainer) -> Path:
     """The run's own folder, where ModelCheckpoint puts ``checkpoints/``: ``<save_dir>/<name>/<version>``."""
     logger = trainer.logger
@@ -339,6 +377,8 @@ class ZooCLI(LightningCLI):
         # A NaN or Inf in a logged loss or a gradient stops the run, keeping the weights from before it.
         parser.add_lightning_class_args(NonFiniteGuard, "nan")
         parser.add_lightning_class_args(AnomalyThreshold, "anomaly")  # switches on by `anomaly_score`
+        # TF32 matmuls and cuDNN's autotuner when the run trains on a GPU; nothing on the CPU.
+        parser.add_lightning_class_args(CUDASettings, "gpu")
 
     def _parse_ckpt_path(self) -> None:
         # Lightning replaces the model's config with the class and hyper-parameters the checkpoint holds, so
@@ -387,6 +427,8 @@ class ZooCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any):
         trainer = super().instantiate_trainer(**kwargs)
         allow_unused_parameters(trainer, self.model)
+        shard_each_network_apart(trainer, self.model)
+        show_losses_without_per_step_syncs(trainer)
         warn_slow_cpu_bf16(trainer)
         trainer.callbacks += [DistinctRankNoise(), RunSummary()]
         return trainer

@@ -67,7 +67,7 @@ def gradient_penalty(
     critic: Callable[[torch.Tensor], torch.Tensor],
     real: torch.Tensor,
     fake: torch.Tensor,
-    loss_scale: float = 1.0,
+    loss_scale: float | torch.Tensor = 1.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """WGAN-GP's penalty E[(||grad_x f(x_hat)||_2 - 1)^2] at random points between real and fake samples.
@@ -80,7 +80,8 @@ def gradient_penalty(
         critic: the network f; called once on the interpolated batch.
         real: a batch of real samples; ``fake`` has the same shape (detach it from the generator).
         fake: a batch of generated samples.
-        loss_scale: fp16 mixed precision's current loss scale (``GradScaler.get_scale()``). The
+        loss_scale: fp16 mixed precision's current loss scale, a number or the scaler's device tensor
+            (``zoo.manual_optimization.loss_scale``, which spares a host sync per step). The
             scores are multiplied by it before differentiating and the gradients divided by it
             after, PyTorch's AMP recipe for gradient penalties: unscaled input gradients can
             underflow in fp16. Leave it at 1 in fp32 and bf16.

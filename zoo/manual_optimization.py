@@ -1,7 +1,7 @@
 """What every family trained with manual optimization needs from Lightning, as plain functions.
 
 The GAN families (and the translation families after them) step one optimizer per network
-inside ``training_step``. Three parts of Lightning do not fit that pattern out of the box:
+inside ``training_step``. Four parts of Lightning do not fit that pattern out of the box:
 
 - ``trainer.global_step`` counts every ``optimizer.step()`` (Lightning #17958), so with a
   discriminator and a generator ``--trainer.max_steps 1000`` stops after 500 batches. The
@@ -14,6 +14,9 @@ inside ``training_step``. Three parts of Lightning do not fit that pattern out o
   says what to do instead, in one line.
 - Learning-rate schedulers are not stepped for you; :func:`catch_up_lr_schedulers` brings them
   to the current epoch at each epoch start (the one policy, right across checkpoints and resume).
+- A loss computed by hand under ``16-mixed`` (WGAN-GP's gradient penalty) needs the grad
+  scaler's current scale: :func:`loss_scale` gives it as a device tensor, without the host
+  sync of ``GradScaler.get_scale()``.
 
 Two more policies every adversarial family shares: :func:`optimizer_config` (one optimizer and
 its scheduler, for the network the family names) and :func:`save_loadable_hyperparameters`
@@ -23,6 +26,8 @@ its scheduler, for the network the family names) and :func:`save_loadable_hyperp
 from __future__ import annotations
 
 import inspect
+
+import torch
 
 import lightning as L
 from lightning.pytorch.cli import LRSchedulerCallable
@@ -54,6 +59,27 @@ def refuse_gradient_accumulation(model: L.LightningModule) -> None:
             f"{accumulate}x larger --data.batch_size or {accumulate}x the devices, and drop "
             "--trainer.accumulate_grad_batches"
         )
+
+
+def grad_scaler(trainer: L.Trainer):
+    """The 16-mixed grad scaler of the trainer's precision plugin, or None (32-true, bf16-mixed)."""
+    scaler = getattr(trainer.precision_plugin, "scaler", None)
+    return scaler if scaler is not None and scaler.is_enabled() else None
+
+
+def loss_scale(trainer: L.Trainer) -> torch.Tensor | float:
+    """The grad scaler's current scale as it lives on the device (1.0 without a scaler).
+
+    ``GradScaler.get_scale()`` copies the scale to the host (``.item()``), which waits for every
+    queued GPU kernel; once a step in, the scale tensor itself serves (``_get_scale_async``, what
+    torch's own ``unscale_`` uses). Before the first scaled loss the scaler has no tensor yet and
+    ``get_scale()`` returns its initial value without touching a device.
+    """
+    scaler = grad_scaler(trainer)
+    if scaler is None:
+        return 1.0
+    scale = scaler._get_scale_async()
+    return scale if scale is not None else scaler.get_scale()
 
 
 def _no_closure() -> None:

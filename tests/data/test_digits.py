@@ -34,3 +34,16 @@ def test_image_size_resizes_for_models_that_want_32_pixels():
     data.setup()
     assert data.image_shape == (1, 32, 32)
     assert next(iter(data.train_dataloader()))[0].shape == (8, 1, 32, 32)
+
+
+def test_batches_are_page_locked_for_a_gpu_run_only():
+    """pin_memory follows the run's device, not the machine's: a CPU run on a GPU machine locks nothing."""
+    from types import SimpleNamespace
+
+    pinned = {}
+    for device in ("cpu", "cuda"):
+        datamodule = DigitsDataModule(batch_size=8)
+        datamodule.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+        datamodule.setup("fit")
+        pinned[device] = datamodule.val_dataloader().pin_memory
+    assert pinned == {"cpu": False, "cuda": True}

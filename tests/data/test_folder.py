@@ -58,3 +58,20 @@ def test_same_split_on_every_run(tmp_path):
     first.setup(), second.setup()
     assert first.files("val") == second.files("val")
     assert torch.equal(next(iter(first.val_dataloader()))[0], next(iter(second.val_dataloader()))[0])
+
+
+def test_worker_count_is_decided_where_the_run_starts_not_written_into_its_config(tmp_path):
+    """``num_workers`` defaults to None: config.yaml keeps null, so a config from another machine does not pin it."""
+    import yaml
+
+    from tests.data.image_folders import write_images
+    from zoo.cli import run_cli
+    from zoo.data.base import default_num_workers
+
+    write_images(tmp_path / "images", count=12, size=28, grey=True)
+    cli = run_cli(["fit", "--model", "autoencoder", "--data", "folder", "--data.root", str(tmp_path / "images"),
+                   "--data.channels", "1", "--data.image_size", "28", "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0",
+                   "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path / "runs")])
+    assert cli.datamodule.num_workers == default_num_workers()
+    config = yaml.safe_load(next((tmp_path / "runs").rglob("config.yaml")).read_text())
+    assert config["data"]["init_args"]["num_workers"] is None

@@ -216,3 +216,25 @@ def test_score_of_the_streamed_training_split_covers_every_image(tmp_path, prepa
              "--out", "scores.csv"], cwd=tmp_path)
     rows = (tmp_path / "scores.csv").read_text().splitlines()
     assert len(rows) == 1 + 4000
+
+
+def test_a_one_process_run_resumes_mid_epoch_on_two_processes_without_repeating_images(tmp_path, prepared_digits,
+                                                                                       monkeypatch):
+    """litdata restripes the epoch's unseen images over the new process count, when the global batch is kept."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    common = ["fit", "--model", "autoencoder", "--data", "streaming", "--data.root", str(prepared_digits),
+              "--data.num_workers", "0", *FAST_TRAINER, "--trainer.limit_train_batches", "1.0",
+              "--trainer.accelerator", "cpu", "--trainer.callbacks+=tests.data.test_streaming.RecordTrainingImages"]
+    run_zoo([*common, "--data.batch_size", "500", "--trainer.callbacks.out_dir", str(tmp_path / "first"),
+             "--trainer.max_steps", "3"], cwd=tmp_path)
+    last = tmp_path / "runs" / "autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
+    # Two processes of 250 images a step: the same 500 images per global step, so the epoch ends at step 8.
+    run_zoo([*common, "--data.batch_size", "250", "--trainer.devices", "2", "--trainer.callbacks.out_dir",
+             str(tmp_path / "resumed"), "--ckpt_path", str(last), "--trainer.max_steps", "8",
+             "--trainer.max_epochs", "5"], cwd=tmp_path)
+    resumed = tmp_path / "runs" / "autoencoder" / "version_1" / "checkpoints" / "last.ckpt"
+    assert torch.load(resumed, weights_only=True)["global_step"] == 8
+    seen_first, seen_after = recorded(tmp_path / "first")["rank0"], recorded(tmp_path / "resumed")
+    assert len(seen_first) == 1500 and len(seen_after["rank0"]) == len(seen_after["rank1"]) == 1250
+    after = seen_after["rank0"] + seen_after["rank1"]
+    assert len(set(after)) == 2500 and not set(seen_first) & set(after)

@@ -94,6 +94,25 @@ def test_kid_is_near_zero_for_real_digits_and_uses_what_there_is(digits):
     assert int(distances.fid.real_features_num_samples) == 300 and int(distances.fid.fake_features_num_samples) == 0
 
 
+def test_images_of_one_per_batch_reach_the_feature_network_in_full_batches(digits):
+    """Translation families validate one image per batch; their FID extracts features batch_size at a time."""
+    from zoo.metrics.features import DigitsFeatureExtractor
+
+    extractor = DigitsFeatureExtractor()
+    passes = []
+    extractor.register_forward_hook(lambda module, inputs, output: passes.append(len(inputs[0])))
+    batched = FeatureDistances(extractor, kid_subset_size=None, batch_size=16)
+    for real_image, fake_image in zip(digits["val"].tensors[0][:40], digits["test"].tensors[0][:40], strict=True):
+        batched.update(real_image[None], real=True)
+        batched.update(fake_image[None], real=False)
+    fid = batched.compute()["fid"]
+    assert sorted(passes) == [8, 8, 16, 16, 16, 16]  # two full batches a side, then the 8 left when read
+    at_once = FeatureDistances(DigitsFeatureExtractor(), kid_subset_size=None)
+    at_once.update(digits["val"].tensors[0][:40], real=True)
+    at_once.update(digits["test"].tensors[0][:40], real=False)
+    torch.testing.assert_close(fid, at_once.compute()["fid"])
+
+
 def test_kid_subsets_leave_the_global_generators_alone(monkeypatch):
     """KID's subsets are seeded without torch.manual_seed, which would reseed every CUDA generator too."""
 

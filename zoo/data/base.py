@@ -42,6 +42,43 @@ def default_num_workers() -> int:
     return min(2, max(0, (os.cpu_count() or 1) - 1))
 
 
+def pins_memory(trainer: L.Trainer | None) -> bool:
+    """Page-locked batches (faster, asynchronous copies to the GPU) when the run's device is a GPU, not merely when
+    the machine has one (``--trainer.accelerator cpu`` on a GPU machine would lock host memory for nothing)."""
+    return trainer is not None and trainer.strategy.root_device.type == "cuda"
+
+
+def _process_count() -> int:
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    return torch.distributed.get_world_size() if distributed else 1
+
+
+class ResumableLoader(StatefulDataLoader):
+    """torchdata's StatefulDataLoader that knows the process count its state was saved under.
+
+    Its state (saved by Lightning in every checkpoint) is the position in one process's shuffled
+    order: a random sampler's on one process, the DistributedSampler's share under DDP; one does
+    not load into the other (torchdata asserts). Resumed on another process count, the loader
+    starts the epoch's order afresh, with a warning: the run still ends at the planned step, but
+    images seen before the stop may come again this epoch. ``streaming`` data resumes exactly.
+    """
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "process_count": _process_count()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        saved = state.pop("process_count", None)
+        if saved is not None and saved != _process_count():
+            from lightning.pytorch.utilities import rank_zero_warn
+
+            rank_zero_warn(f"resumed on {_process_count()} processes from a checkpoint of {saved}: the data loader "
+                           "starts this epoch's shuffled order again (the step count goes on; images seen before the "
+                           "stop may repeat this epoch; --data streaming resumes exactly)")
+            return
+        super().load_state_dict(state)
+
+
 def unrepeated_distributed_sampler(dataset: Dataset, trainer: L.Trainer | None) -> Sampler | None:
     """A sampler that shards an evaluation split across DDP processes without repeating any image.
 
@@ -73,13 +110,14 @@ class ImageDataModule(L.LightningDataModule):
     image_shape: tuple[int, int, int]
     num_classes: int | None = None
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0,
+    def __init__(self, batch_size: int = 64, num_workers: int | None = 0, seed: int = 0,
                  normal_classes: list[int | str] | None = None) -> None:
         super().__init__()
         if batch_size < 1:
             raise ZooError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
-        self.num_workers = num_workers
+        # None is resolved here, on the machine that runs: config.yaml keeps `num_workers: null`.
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
         self.seed = seed
         self.normal_classes = None if normal_classes is None else list(normal_classes)
         self.normal_class_ids: list[int] | None = None
@@ -119,7 +157,7 @@ class ImageDataModule(L.LightningDataModule):
         # torchdata's StatefulDataLoader has state_dict/load_state_dict, which Lightning saves in every
         # checkpoint: a run resumed mid-epoch goes on from the next batch of the same shuffled order, neither
         # repeating nor skipping an image (a plain DataLoader would start the epoch's order again).
-        return StatefulDataLoader(
+        return ResumableLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
@@ -128,7 +166,7 @@ class ImageDataModule(L.LightningDataModule):
             drop_last=shuffle and len(dataset) > self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=pins_memory(self.trainer),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 from torchvision.transforms.v2 import functional as TF
 
-from zoo.data.base import ImageDataModule, default_num_workers, split_indices
+from zoo.data.base import ImageDataModule, split_indices
 from zoo.data.image_files import check_image_files, list_image_files, load_image, readable_images
 from zoo.errors import ZooError
 
@@ -54,7 +54,7 @@ class ImageFolderDataModule(ImageDataModule):
         batch_size: int = 64,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
-        num_workers: int = default_num_workers(),
+        num_workers: int | None = None,
         seed: int = 0,
         skip_broken: bool = False,
         normal_classes: list[int | str] | None = None,
@@ -67,7 +67,8 @@ class ImageFolderDataModule(ImageDataModule):
             batch_size: images per batch.
             val_fraction: share of images held out for validation (at least one image).
             test_fraction: share of images held out for testing (at least one image).
-            num_workers: DataLoader worker processes decoding images.
+            num_workers: DataLoader worker processes decoding images; None: two where the machine has
+                cores to spare, else none, decided where the run starts (a saved config.yaml does not pin it).
             seed: seed of the split.
             skip_broken: leave out files that do not decode (unreadable or truncated), counted in one warning;
                 this decodes every image once at setup. Without it the first broken file stops the run, by name.

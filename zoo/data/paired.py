@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from zoo.data.base import ImageDataModule, default_num_workers
+from zoo.data.base import ImageDataModule
 from zoo.data.image_files import check_image_files, list_image_files, load_image
 from zoo.errors import ZooError
 
@@ -162,7 +162,7 @@ class PairedDataModule(ImageDataModule):
         flip: bool = True,
         channels: Literal[1, 3] = 3,
         batch_size: int = 1,
-        num_workers: int = default_num_workers(),
+        num_workers: int | None = None,
         seed: int = 0,
     ) -> None:
         """
@@ -178,7 +178,8 @@ class PairedDataModule(ImageDataModule):
             flip: random horizontal flips in training, the same for A and B.
             channels: 3 (RGB) or 1 (grey); both domains are loaded with this many.
             batch_size: images per batch (the paper uses 1).
-            num_workers: DataLoader worker processes that read and decode files.
+            num_workers: DataLoader worker processes that read and decode files; None: two where the machine has
+                cores to spare, else none, decided where the run starts (a saved config.yaml does not pin it).
             seed: unused by the pairs themselves (they come in file-name order); kept for a common interface.
         """
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from zoo.data.base import ImageDataModule, default_num_workers
+from zoo.data.base import ImageDataModule, pins_memory
 from zoo.errors import ZooError
 
 METADATA_FILE = "zoo.json"
@@ -98,7 +98,7 @@ class StreamingDataModule(ImageDataModule):
         self,
         root: str,
         batch_size: int = 64,
-        num_workers: int = default_num_workers(),
+        num_workers: int | None = None,
         shuffle: bool = True,
         seed: int = 0,
         cache_dir: str | None = None,
@@ -109,7 +109,8 @@ class StreamingDataModule(ImageDataModule):
         Args:
             root: folder or object-store URL that `zoo prepare --out` wrote (train/, val/, test/ and zoo.json).
             batch_size: images per batch (per process under DDP).
-            num_workers: DataLoader worker processes; litdata shards the chunks across them.
+            num_workers: DataLoader worker processes; litdata shards the chunks across them. None: two where the
+                machine has cores to spare, else none, decided where the run starts (a saved config.yaml does not pin it).
             shuffle: shuffle the training split (chunk order and items within chunks), reseeded every epoch.
             seed: seed of the shuffle; every process must use the same one.
             cache_dir: where remote chunks are cached (default: litdata's cache folder).
@@ -195,13 +196,11 @@ class StreamingDataModule(ImageDataModule):
                 setattr(self, f"{split}_set", self._dataset(split, shuffle=self.shuffle and split == "train"))
 
     def _loader(self, dataset, shuffle: bool):
-        from litdata import StreamingDataLoader
-
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not built this split yet")
         # StreamingDataLoader, not DataLoader: Lightning saves its state_dict in checkpoints, so
         # `--ckpt_path last` resumes mid-epoch at the next unseen batch instead of restarting the epoch.
-        return StreamingDataLoader(
+        return _streaming_loader_class()(
             dataset,
             batch_size=self.batch_size,
             num_workers=self.num_workers,
@@ -209,5 +208,35 @@ class StreamingDataModule(ImageDataModule):
             # keep every image in one process, equal counts across DDP processes (so none waits on another).
             drop_last=True if shuffle and len(dataset) > self.batch_size else None,
             persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=pins_memory(self.trainer),
         )
+
+
+@cache
+def _streaming_loader_class():
+    """litdata's StreamingDataLoader, warning when a resume changes the global batch (imported late: litdata is slow)."""
+    from litdata import StreamingDataLoader
+    from lightning.pytorch.utilities import rank_zero_warn
+
+    from zoo.data.base import _process_count
+
+    class GlobalBatchCheckingLoader(StreamingDataLoader):
+        """Resumed on another process count, litdata (>= 0.2.76) restripes the epoch's unseen images over the new
+        processes: exact when the global batch (batch size x processes) is the one saved, as Lightning's loop
+        counts the epoch's batches done and litdata the images; with another global batch the two disagree and
+        images repeat (measured: 1 process of 500 -> 2 of 500 resumed at step 3 of 8 saw 500 of the 1,000 next
+        images again, and the next epoch's two shares overlapped by 1,000 of 4,000)."""
+
+        def load_state_dict(self, obj: dict[str, Any]) -> None:
+            saved = obj.get("dataset", {})
+            if "batch_size" in saved and "world_size" in saved:
+                before, now = saved["batch_size"] * saved["world_size"], self.batch_size * _process_count()
+                if before != now:
+                    exact = (f"--data.batch_size {before // _process_count()}" if before % _process_count() == 0
+                             else f"a --data.batch_size that times {_process_count()} processes makes {before}")
+                    rank_zero_warn(f"resuming streamed data with a global batch of {now} images ({self.batch_size} x "
+                                   f"{_process_count()} processes) where the checkpoint had {before}: images of this "
+                                   f"epoch will repeat; for an exact resume use {exact}")
+            super().load_state_dict(obj)
+
+    return GlobalBatchCheckingLoader

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from zoo.data.base import ImageDataModule, default_num_workers, split_indices
+from zoo.data.base import ImageDataModule, split_indices
 from zoo.data.image_files import check_image_files, list_image_files, load_image
 from zoo.errors import ZooError
 
@@ -89,7 +89,7 @@ class SuperResolutionDataModule(ImageDataModule):
         channels: Literal[1, 3] | None = None,
         flip: bool = True,
         batch_size: int = 16,
-        num_workers: int = default_num_workers(),
+        num_workers: int | None = None,
         seed: int = 0,
     ) -> None:
         """
@@ -101,7 +101,8 @@ class SuperResolutionDataModule(ImageDataModule):
             channels: 1 (grey) or 3 (RGB); default 1 for digits, 3 for folders.
             flip: random horizontal flips in training.
             batch_size: images per batch.
-            num_workers: DataLoader worker processes that read and decode files.
+            num_workers: DataLoader worker processes that read and decode files; None: two where the machine has
+                cores to spare, else none, decided where the run starts (a saved config.yaml does not pin it).
             seed: seeds the digits split and, for a folder without train/ and val/, its 90/10 split.
         """
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)

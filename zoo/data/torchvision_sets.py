@@ -12,7 +12,7 @@ from pathlib import Path
 from torchvision import datasets
 from torchvision.transforms import ToTensor
 
-from zoo.data.base import ImageDataModule, default_num_workers, split_indices
+from zoo.data.base import ImageDataModule, split_indices
 from zoo.errors import ZooError
 
 
@@ -26,7 +26,7 @@ class _TorchvisionDataModule(ImageDataModule):
         download: bool = False,
         batch_size: int = 64,
         val_fraction: float = 0.1,
-        num_workers: int = default_num_workers(),
+        num_workers: int | None = None,
         seed: int = 0,
         normal_classes: list[int | str] | None = None,
     ) -> None:
@@ -36,7 +36,8 @@ class _TorchvisionDataModule(ImageDataModule):
             download: fetch the dataset into ``root`` if it is missing (needs network).
             batch_size: images per batch.
             val_fraction: share of the official training set held out for validation.
-            num_workers: DataLoader worker processes.
+            num_workers: DataLoader worker processes; None: two where the machine has
+                cores to spare, else none, decided where the run starts (a saved config.yaml does not pin it).
             seed: seed of the train/val split.
             normal_classes: one-class training: keep only these classes (label index or name) in train
                 and val, every class in test, e.g. ``[3]`` or ``[cat]``; default: every class everywhere.

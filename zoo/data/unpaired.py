@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 from torch.utils.data import Dataset
 
-from zoo.data.base import ImageDataModule, default_num_workers
+from zoo.data.base import ImageDataModule
 from zoo.data.image_files import check_image_files, list_image_files, load_image
 from zoo.data.paired import JointJitter, check_sizes
 from zoo.errors import ZooError
@@ -65,7 +65,7 @@ class UnpairedDataModule(ImageDataModule):
         flip: bool = True,
         channels: Literal[1, 3] = 3,
         batch_size: int = 1,
-        num_workers: int = default_num_workers(),
+        num_workers: int | None = None,
         seed: int = 0,
     ) -> None:
         """
@@ -77,7 +77,8 @@ class UnpairedDataModule(ImageDataModule):
             flip: random horizontal flips in training.
             channels: 3 (RGB) or 1 (grey); both domains are loaded with this many.
             batch_size: images per batch (the paper uses 1).
-            num_workers: DataLoader worker processes that read and decode files.
+            num_workers: DataLoader worker processes that read and decode files; None: two where the machine has
+                cores to spare, else none, decided where the run starts (a saved config.yaml does not pin it).
             seed: seeds the fixed A-to-B pairing of the validation and test splits.
         """
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)

@@ -53,17 +53,25 @@ class FeatureDistances(nn.Module):
     Real statistics survive :meth:`reset_fake` (``reset_real_features=False``), so a
     training run extracts them once. Both metrics reduce across processes in ``compute``;
     KID keeps every feature (float64, ``num_features`` each) until then.
+
+    Images wait until ``batch_size`` of a side have come (or the metric is read): the
+    translation families validate one image per batch (their papers' batch size), and ~1,000
+    single-image passes of Inception would leave a GPU idle between kernel launches.
     """
 
-    def __init__(self, extractor: nn.Module, kid_subset_size: int | None = 100, kid_subsets: int = 100) -> None:
+    def __init__(self, extractor: nn.Module, kid_subset_size: int | None = 100, kid_subsets: int = 100,
+                 batch_size: int = 250) -> None:
         """
         Args:
             extractor: float [0, 1] NCHW images -> (N, extractor.num_features) features.
             kid_subset_size: images per KID subset (torchmetrics' default is 1000); None for no KID.
             kid_subsets: how many random subsets KID averages over.
+            batch_size: images per forward pass of the extractor (fewer for the last ones).
         """
         super().__init__()
         self.extractor = extractor
+        self.batch_size = batch_size
+        self._pending: dict[bool, list[torch.Tensor]] = {True: [], False: []}
         features = PrecomputedFeatures(int(extractor.num_features))
         # normalize=True says "float in [0, 1]"; torchmetrics only acts on it for its built-in Inception.
         self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False, normalize=True)
@@ -78,7 +86,21 @@ class FeatureDistances(nn.Module):
 
     @torch.no_grad()
     def update(self, images: torch.Tensor, real: bool) -> None:
-        """Add float [0, 1] NCHW images to the real or the fake side."""
+        """Add float [0, 1] NCHW images to the real or the fake side (extracted once ``batch_size`` are waiting)."""
+        pending = self._pending[real]
+        pending.append(images.detach())
+        if sum(len(waiting) for waiting in pending) >= self.batch_size:
+            self._extract(real)
+
+    def flush(self) -> None:
+        """Extract the features of every image still waiting."""
+        for real in (True, False):
+            if self._pending[real]:
+                self._extract(real)
+
+    @torch.no_grad()
+    def _extract(self, real: bool) -> None:
+        images, self._pending[real] = torch.cat(self._pending[real]), []
         # Full precision whatever the trainer's precision: features of a bf16 network would make FID
         # depend on the precision flag rather than on the images.
         with torch.autocast(images.device.type, enabled=False):
@@ -89,6 +111,7 @@ class FeatureDistances(nn.Module):
 
     def counts(self) -> tuple[int, int]:
         """(real, fake) images seen, summed over processes."""
+        self.flush()
         counts = torch.stack([self.fid.real_features_num_samples, self.fid.fake_features_num_samples])
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(counts)
@@ -132,6 +155,7 @@ class FeatureDistances(nn.Module):
 
     def reset_fake(self) -> None:
         """Forget the fake images; the real statistics stay."""
+        self._pending[False] = []
         self.fid.reset()
         if self.kid is not None:
             self.kid.reset()
@@ -261,7 +285,8 @@ class FIDCallback(L.Callback):
                            f"{'x'.join(map(str, image_shape or ()))} images; `--fid.every_n_epochs 0` silences this)")
             self.interface, self._computing = None, False
             return
-        self.distances = FeatureDistances(extractor, kid_subset_size=self.kid_subset_size if self.kid else None)
+        self.distances = FeatureDistances(extractor, kid_subset_size=self.kid_subset_size if self.kid else None,
+                                          batch_size=self.batch_size)
 
     def _due(self, trainer: L.Trainer) -> bool:
         if self.interface is None or trainer.sanity_checking:

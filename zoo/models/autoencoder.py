@@ -95,7 +95,7 @@ class Autoencoder(L.LightningModule):
         # BCE on logits: the sigmoid + log pair inside is stable and autocast-safe.
         loss = F.binary_cross_entropy_with_logits(logits.float(), images.float())
         if stage == "train":
-            self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+            self.log("train/loss", loss, on_step=True, on_epoch=True)
         else:
             self.eval_means.log(self, stage, len(images), loss=loss)
             self.metrics.update_and_log(self, stage, torch.sigmoid(logits), images)

@@ -219,8 +219,8 @@ class CycleGAN(L.LightningModule):
             self.manual_backward(d_loss)
             step_uncounted(self, optimizer_d)  # the step budget counts generator updates
 
-        self.log("train/d_loss", d_loss, prog_bar=True)
-        self.log("train/g_loss", g_loss, prog_bar=True)
+        self.log("train/d_loss", d_loss)
+        self.log("train/g_loss", g_loss)
         self.log("train/g_cycle", g_cycle)
 
     def on_train_epoch_start(self) -> None:

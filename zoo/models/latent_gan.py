@@ -116,8 +116,8 @@ class NonSaturatingGAN(LatentGAN):
             self.manual_backward(g_loss)
             optimizer_g.step()
 
-        self.log("train/d_loss", d_loss, prog_bar=True)
-        self.log("train/g_loss", g_loss, prog_bar=True)
+        self.log("train/d_loss", d_loss)
+        self.log("train/g_loss", g_loss)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         real_images = self._to_tanh_range(batch[0])

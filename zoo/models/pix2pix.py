@@ -165,8 +165,8 @@ class Pix2Pix(L.LightningModule):
             self.manual_backward(g_loss)
             optimizer_g.step()
 
-        self.log("train/d_loss", d_loss, prog_bar=True)
-        self.log("train/g_loss", g_loss, prog_bar=True)
+        self.log("train/d_loss", d_loss)
+        self.log("train/g_loss", g_loss)
         self.log("train/g_l1", g_l1)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:

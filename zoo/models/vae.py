@@ -113,7 +113,7 @@ class VAE(L.LightningModule):
         reconstruction, kl, logits = self.elbo_terms(images)
         loss = (reconstruction + self.hparams.beta * kl).mean()
         if stage == "train":
-            self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+            self.log("train/loss", loss, on_step=True, on_epoch=True)
             self.log("train/kl", kl.mean(), on_step=True, on_epoch=True)
         else:
             self.eval_means.log(self, stage, len(images), loss=loss, kl=kl.mean(), elbo=-(reconstruction + kl).mean())

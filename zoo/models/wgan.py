@@ -106,7 +106,7 @@ class WGAN(LatentGAN):
             with torch.no_grad():
                 for parameter in self.critic.parameters():
                     parameter.clamp_(-self.clip_value, self.clip_value)
-        self.log("train/d_loss", d_loss, prog_bar=True)
+        self.log("train/d_loss", d_loss)
         self.log("train/wasserstein", -d_loss)
 
         # Generator, once every n_critic batches: maximise the critic's score of fresh fakes.
@@ -116,7 +116,7 @@ class WGAN(LatentGAN):
                 optimizer_g.zero_grad()
                 self.manual_backward(g_loss)
                 optimizer_g.step()
-            self.log("train/g_loss", g_loss, prog_bar=True)
+            self.log("train/g_loss", g_loss)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         real_images = self._to_tanh_range(batch[0])

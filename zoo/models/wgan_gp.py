@@ -26,7 +26,7 @@ from zoo.losses import (
     wasserstein_estimate,
     wasserstein_generator_loss,
 )
-from zoo.manual_optimization import optimizer_config, save_loadable_hyperparameters, step_uncounted
+from zoo.manual_optimization import loss_scale, optimizer_config, save_loadable_hyperparameters, step_uncounted
 from zoo.metrics.means import EvaluationMeans
 from zoo.models.latent_gan import LatentGAN
 from zoo.nn.gan_nets import DCGANDiscriminator, DCGANGenerator
@@ -96,10 +96,6 @@ class WGANGP(LatentGAN):
         self.to(memory_format=self.memory_format)
 
     # -- training (the generation interface, the noise and the epoch policies are LatentGAN's)
-    def _loss_scale(self) -> float:
-        """fp16 mixed precision's current loss scale (1 otherwise), for the penalty's own gradient."""
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
-        return float(scaler.get_scale()) if scaler is not None else 1.0
 
     def training_step(self, batch, batch_idx: int) -> None:
         real_images = self._to_tanh_range(batch[0])
@@ -112,12 +108,12 @@ class WGANGP(LatentGAN):
             with torch.no_grad():
                 fake_images = self.generator(self._latents(batch_size))
             wasserstein = wasserstein_estimate(self.critic(real_images), self.critic(fake_images))
-            penalty = gradient_penalty(self.critic, real_images, fake_images, loss_scale=self._loss_scale())
+            penalty = gradient_penalty(self.critic, real_images, fake_images, loss_scale=loss_scale(self.trainer))
             d_loss = -wasserstein + self.penalty_weight * penalty
             optimizer_d.zero_grad()
             self.manual_backward(d_loss)
             step_uncounted(self, optimizer_d)  # the step budget counts generator updates
-        self.log("train/d_loss", d_loss, prog_bar=True)
+        self.log("train/d_loss", d_loss)
         self.log("train/wasserstein", wasserstein)
         self.log("train/gradient_penalty", penalty)
 
@@ -128,7 +124,7 @@ class WGANGP(LatentGAN):
                 optimizer_g.zero_grad()
                 self.manual_backward(g_loss)
                 optimizer_g.step()
-            self.log("train/g_loss", g_loss, prog_bar=True)
+            self.log("train/g_loss", g_loss)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         real_images = self._to_tanh_range(batch[0])
