@@ -229,6 +229,13 @@ class RunCheckpoint(ModelCheckpoint):
 
     _deferred = False  # an epoch's checkpoint was put off and nothing has been written since
 
+    _epoch_of_last_step = 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self._epoch_of_last_step = trainer.current_epoch
+
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         super()._save_checkpoint(trainer, filepath)
         self._last_save_time, self._deferred = time.monotonic(), False
@@ -254,7 +261,10 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._deferred and self.dirpath is not None:  # the put-off checkpoint, at the step the fit ended at
-            self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
+            candidates = self._monitor_candidates(trainer)
+            # Named by the epoch of the last step: a fit that stops mid-epoch has counted that epoch done by now.
+            candidates["epoch"] = torch.tensor(self._epoch_of_last_step)
+            self._save_topk_checkpoint(trainer, candidates)
             self._write_last(trainer)
             return
         # The parent's own record of the step it last wrote; equal when the fit ended on a checkpoint.
