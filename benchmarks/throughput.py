@@ -128,6 +128,8 @@ def _optimizers(model) -> list:
         return [configured]
     if isinstance(configured, dict):
         return [configured["optimizer"]]
+    if isinstance(configured, tuple) and len(configured) == 2 and isinstance(configured[0], list):
+        configured = configured[0]  # (optimizers, schedulers)
     return [entry["optimizer"] if isinstance(entry, dict) else entry for entry in configured]
 
 
@@ -338,13 +340,18 @@ def startup_times(root: Path) -> dict[str, float]:
 # ---------------------------------------------------------------- the table
 
 
-def interleaved(measure_pairs, repeats: int) -> list[list[float]]:
-    """Run each (zoo, plain) pair of measurements alternately, ``repeats`` times; per pair, the runs of each."""
+def interleaved(measure_pairs, repeats: int, report=None) -> list[list[float]]:
+    """Run each (zoo, plain) pair of measurements alternately, ``repeats`` times; per pair, the runs of each.
+
+    ``report(index, runs)`` prints each pair's row as soon as its last repeat is in.
+    """
     runs = [[[], []] for _ in measure_pairs]
-    for _ in range(repeats):
+    for repeat in range(repeats):
         for index, pair in enumerate(measure_pairs):
             for side, measure in enumerate(pair):
                 runs[index][side].append(measure())
+            if report is not None and repeat == repeats - 1:
+                report(index, runs[index])
     return runs
 
 
@@ -391,17 +398,20 @@ def main(argv: list[str] | None = None) -> None:
                 batch = max(1, args.batch_size // 4) if family in ("pix2pix", "cyclegan") else args.batch_size
                 arguments = (family, root, args.steps, args.warmup, batch, precision, memory_format)
                 pairs.append((lambda a=arguments: zoo_steady(*a), lambda a=arguments: plain_steady(*a)))
-            runs = interleaved(pairs, args.repeats)
             print(f"\n1. steady state: training images/s, {args.steps} batches after {args.warmup}; "
                   "zoo fit in-process vs the plain loop (same training_step, network, optimizers, data)")
             print(f"{'family':<12} {'precision':<11} {'layout':<13} {'zoo img/s':>10} {'plain img/s':>12} "
-                  f"{'zoo/plain':>10} {'vs fp32 NCHW (zoo)':>19}")
+                  f"{'zoo/plain':>10} {'vs first row of family (zoo)':>29}", flush=True)
             baselines: dict[str, float] = {}
-            for (family, precision, memory_format), (zoo_runs, plain_runs) in zip(settings, runs):
-                zoo_rate, plain_rate = statistics.median(zoo_runs), statistics.median(plain_runs)
+
+            def report(index: int, pair_runs: list[list[float]]) -> None:
+                family, precision, memory_format = settings[index]
+                zoo_rate, plain_rate = statistics.median(pair_runs[0]), statistics.median(pair_runs[1])
                 baselines.setdefault(family, zoo_rate)
                 print(f"{family:<12} {precision:<11} {memory_format:<13} {zoo_rate:10.1f} {plain_rate:12.1f} "
-                      f"{zoo_rate / plain_rate:10.3f} {zoo_rate / baselines[family]:18.2f}x")
+                      f"{zoo_rate / plain_rate:10.3f} {zoo_rate / baselines[family]:28.2f}x", flush=True)
+
+            interleaved(pairs, args.repeats, report)
         if "epoch" in args.parts:
             pairs = [(lambda d=data: zoo_epoch(d, root, args.epochs), lambda d=data: plain_epoch(d, root, args.epochs))
                      for data in args.epoch_data]
