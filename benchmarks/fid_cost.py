@@ -60,7 +60,8 @@ def measure(family: str, root: Path, epochs: int, limit_batches: int | None, fid
     from zoo.metrics.fid import FIDCallback
 
     flags = ["--model", family, *data_flags(family, root), "--trainer.max_epochs", str(epochs),
-             "--trainer.default_root_dir", str(root / "runs"), "--trainer.num_sanity_val_steps", "0", "--fid.every_n_epochs", "1", *fid_flags]
+             "--trainer.default_root_dir", str(root / "runs"), "--trainer.num_sanity_val_steps", "0",
+             "--fid.every_n_epochs", "1", *fid_flags]
     if limit_batches:
         flags += ["--trainer.limit_train_batches", str(limit_batches)]
     cli = build_cli(flags)

@@ -241,7 +241,7 @@ class RunCheckpoint(ModelCheckpoint):
         self._last_save_time, self._deferred = time.monotonic(), False
 
     def _epoch_save_deferred(self, trainer: L.Trainer) -> bool:
-        """True when this epoch's checkpoint can wait: too soon after the last, not the last epoch, nothing monitored."""
+        """True when this epoch's checkpoint can wait: soon after the last, not the last epoch, nothing monitored."""
         if self.monitor is not None or self.save_top_k != 1 or self._last_save_time is None:
             return False
         if time.monotonic() - self._last_save_time >= self.min_seconds_between_saves:
