@@ -36,8 +36,13 @@ test: $(VENV)/.installed-dev
 docs: $(VENV)/.installed-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
 
+# Every script in benchmarks/ (helpers without a __main__ are skipped) with its default budget, each
+# printing its table and its time; the whole is meant to fit in 30 minutes on 2 CPU cores.
 bench: $(VENV)/.installed-dev
-	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+	@start=$$(date +%s); for script in $$(grep -l '^if __name__ == "__main__":' benchmarks/*.py); do \
+		began=$$(date +%s); echo "== $$script"; $(BIN)/python $$script || exit 1; \
+		echo "== $$script: $$(( $$(date +%s) - began )) s"; done; \
+	echo "make bench: $$(( $$(date +%s) - start )) s in all (budget: 1800 s on 2 CPU cores)"
 
 clean:
 	rm -rf runs site .pytest_cache

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -248,6 +249,13 @@ class DistinctRankNoise(L.Callback):
             os.environ["PL_GLOBAL_SEED"] = base_seed  # the run's seed, as the user gave it, for a later fit
 
 
+def in_last_epoch(trainer: L.Trainer) -> bool:
+    """True in the fit's last epoch (``max_epochs``) or once ``max_steps`` is reached: what can be foreseen
+    (``max_time`` and early stopping cannot)."""
+    last_epoch = trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch + 1
+    return last_epoch or (trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step)
+
+
 class RunCheckpoint(ModelCheckpoint):
     """``ModelCheckpoint`` whose ``last.ckpt`` always holds the step the fit ended at.
 
@@ -262,9 +270,65 @@ class RunCheckpoint(ModelCheckpoint):
     With several processes it saves a stopped run only for Ctrl-C and SIGTERM, which every
     rank receives: saving takes a barrier, and a crash on one rank would leave the others
     waiting on it.
+
+    Epochs of a small model take a fraction of a second, and two checkpoint files per epoch
+    (``epoch=N-step=M.ckpt`` and ``last.ckpt``) cost more than the epoch itself. So without a
+    monitored metric (``--checkpoint.monitor``, whose best must be judged at every validation)
+    and with Lightning's defaults otherwise (one checkpoint kept, every epoch), an epoch's
+    checkpoint is written only once ``min_seconds_between_saves`` have passed since the last
+    one (or since training started), and always at the last epoch and at the end of the fit.
+    Ctrl-C, SIGTERM and crashes still save (above); only a hard kill (SIGKILL, power) can lose
+    up to that many seconds. ``--checkpoint.save_top_k -1`` (keep every epoch's) or ``monitor``
+    saves every epoch as Lightning does.
     """
 
+    min_seconds_between_saves: float = 60.0
+    _last_save_time: float | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._last_save_time = time.monotonic()
+
+    _deferred = False  # an epoch's checkpoint was put off and nothing has been written since
+
+    _epoch_of_last_step = 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self._epoch_of_last_step = trainer.current_epoch
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)
+        self._last_save_time, self._deferred = time.monotonic(), False
+
+    def _epoch_save_deferred(self, trainer: L.Trainer) -> bool:
+        """True when this epoch's checkpoint can wait: soon after the last, not the last epoch, nothing monitored."""
+        if self.monitor is not None or self.save_top_k != 1 or self._last_save_time is None:
+            return False
+        if time.monotonic() - self._last_save_time >= self.min_seconds_between_saves:
+            return False
+        if in_last_epoch(trainer) or trainer.should_stop:
+            return False
+        self._deferred = True
+        return True
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._epoch_save_deferred(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._epoch_save_deferred(trainer):
+            super().on_validation_end(trainer, pl_module)
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._deferred and self.dirpath is not None:  # the put-off checkpoint, at the step the fit ended at
+            candidates = self._monitor_candidates(trainer)
+            # Named by the epoch of the last step: a fit that stops mid-epoch has counted that epoch done by now.
+            candidates["epoch"] = torch.tensor(self._epoch_of_last_step)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._write_last(trainer)
+            return
         # The parent's own record of the step it last wrote; equal when the fit ended on a checkpoint.
         if self.save_last and self.dirpath is not None and self._last_global_step_saved != trainer.global_step:
             self._write_last(trainer)  # also covers the parent's case below: no last.ckpt written yet

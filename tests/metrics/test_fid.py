@@ -209,7 +209,7 @@ def fast_trainer(*callbacks: L.Callback, max_epochs: int = 2, **overrides) -> L.
 
 
 def test_generative_model_logs_val_fid_with_real_statistics_computed_once(digits):
-    fid = FIDCallback(num_samples=200, kid_subset_size=50, batch_size=100)
+    fid = FIDCallback(num_samples=200, kid_subset_size=50, batch_size=100, every_n_epochs=1)
     record = RecordFID()
     model = NoisyDigits(digits["train"].tensors[0][:500])
     trainer = fast_trainer(fid, record)
@@ -225,6 +225,25 @@ def test_generative_model_logs_val_fid_with_real_statistics_computed_once(digits
     first = trainer.validate(model, loaders(digits)[1], verbose=False)[0]["val/fid"]
     again = trainer.validate(model, loaders(digits)[1], verbose=False)[0]["val/fid"]
     assert first == again == pytest.approx(record.values[-1], rel=1e-5)
+
+
+def test_fid_comes_every_n_epochs_and_at_the_last_epoch_with_real_statistics_extracted_once(digits):
+    """The default schedule: FID on every n-th epoch (its cost, measured, stays near 10% of training) and on the
+    fit's last epoch, so every run ends with a FID; the real images' features are extracted at the first only."""
+    fid = FIDCallback(num_samples=100, kid=False, batch_size=100, every_n_epochs=2)
+
+    class EpochsWithFID(L.Callback):
+        epochs: list[int] = []
+
+        def on_validation_end(self, trainer, pl_module) -> None:
+            if trainer.callback_metrics.pop("val/fid", None) is not None:  # popped: each epoch's own, or none
+                self.epochs.append(trainer.current_epoch)
+
+    record = EpochsWithFID()
+    trainer = fast_trainer(fid, record, max_epochs=5, num_sanity_val_steps=0)
+    trainer.fit(NoisyDigits(digits["train"].tensors[0][:100]), *loaders(digits))
+    assert record.epochs == [1, 3, 4]
+    assert fid.real_statistics_passes == 1 and int(fid.distances.fid.real_features_num_samples) == 200
 
 
 def test_model_without_sample_or_translate_gets_nothing(digits):

@@ -24,23 +24,38 @@ SKIP_BROKEN_HINT = "--data.skip_broken true leaves out files that do not decode"
 
 
 class ImageFiles(Dataset):
-    """``(image, label)`` pairs read from ``files`` when indexed, never all at once."""
+    """``(image, label)`` pairs read from ``files`` when indexed, never all at once.
 
-    def __init__(self, files: list[Path], labels: list[int], image_size: int, channels: int) -> None:
+    With ``cache`` each image is decoded once and kept (in each DataLoader worker that reads it;
+    persistent workers keep theirs across epochs): resize and crop are deterministic, so the
+    kept tensor is exactly what a second read would give.
+    """
+
+    def __init__(self, files: list[Path], labels: list[int], image_size: int, channels: int,
+                 cache: bool = False) -> None:
         self.files, self.labels = files, labels
         self.image_size, self.channels = image_size, channels
+        self.cache: dict[int, torch.Tensor] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if self.cache is not None and index in self.cache:
+            return self.cache[index], self.labels[index]
+        image = self._decode(index)
+        if self.cache is not None:
+            self.cache[index] = image
+        return image, self.labels[index]
+
+    def _decode(self, index: int) -> torch.Tensor:
         try:
             image = load_image(self.files[index], self.channels)
         except ZooError as error:  # a truncated file: its header was fine when the folder was checked
             raise ZooError(f"{error}; {SKIP_BROKEN_HINT}") from None
         image = TF.resize(image, self.image_size, antialias=True)
         image = TF.center_crop(image, [self.image_size, self.image_size])
-        return image.clamp_(0.0, 1.0), self.labels[index]
+        return image.clamp_(0.0, 1.0)
 
 
 class ImageFolderDataModule(ImageDataModule):
@@ -58,6 +73,7 @@ class ImageFolderDataModule(ImageDataModule):
         seed: int = 0,
         skip_broken: bool = False,
         normal_classes: list[int | str] | None = None,
+        cache_mb: int = 512,
     ) -> None:
         """
         Args:
@@ -75,6 +91,9 @@ class ImageFolderDataModule(ImageDataModule):
             normal_classes: one-class training, with one sub-folder per class: keep only these classes
                 (folder name, or index in sorted order) in train and val, every class in test, e.g.
                 ``[good]``; default: every image everywhere.
+            cache_mb: keep decoded images in memory after their first read when the whole folder, decoded,
+                fits in this many megabytes (in each DataLoader worker), so later epochs decode nothing;
+                0 decodes every image every epoch.
         """
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes)
         if image_size < 4:
@@ -87,6 +106,9 @@ class ImageFolderDataModule(ImageDataModule):
         self.image_shape = (channels, image_size, image_size)
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.skip_broken = skip_broken
+        if cache_mb < 0:
+            raise ZooError(f"cache_mb must be 0 (no cache) or more, got {cache_mb}")
+        self.cache_mb = cache_mb
         self.dataset: ImageFiles | None = None
         self.class_names: list[str] = []
 
@@ -110,7 +132,9 @@ class ImageFolderDataModule(ImageDataModule):
             labels = [index_of.get(path.relative_to(root).parts[0], 0) for path in files]
         else:
             labels = [0] * len(files)
-        self.dataset = ImageFiles(files, labels, self.image_size, self.channels)
+        decoded_mb = len(files) * self.channels * self.image_size**2 * 4 / 2**20  # float32
+        self.dataset = ImageFiles(files, labels, self.image_size, self.channels,
+                                  cache=0 < self.cache_mb and decoded_mb <= self.cache_mb)
         train_idx, val_idx, test_idx = self._split(len(files))
         self.train_set, self.val_set, self.test_set = (Subset(self.dataset, idx) for idx in (train_idx, val_idx, test_idx))
         if self.normal_classes is not None and not self.class_names:
