@@ -145,7 +145,12 @@ def command_info(argv: Sequence[str]) -> None:
     console = _console()
     console.print(f"[bold]{entry.name}[/bold]  ({kind}, {entry.target}, from {entry.distribution})")
     for key, value in entry.metadata.items():
-        console.print(f"  {key}: {escape(str(value))}")
+        if isinstance(value, dict):  # reference_results: one measure per line (docs/benchmarks.md has the tables)
+            console.print(f"  {key}:")
+            for measure, number in value.items():
+                console.print(f"    {escape(str(measure))}: {escape(str(number))}")
+        else:
+            console.print(f"  {key}: {escape(str(value))}")
     doc = inspect.getdoc(cls)
     if doc:
         console.print("\n" + escape(doc.split("\n\n")[0]))
