@@ -3,7 +3,7 @@
     python benchmarks/quality.py                          # every row at its full budget (hours on 2 CPU cores)
     python benchmarks/quality.py --rows vae_likelihood    # some rows; results merge into benchmarks/quality.json
     python benchmarks/quality.py --write-only             # rewrite docs/benchmarks.md and registry.yaml from it
-    python benchmarks/quality.py --quick                  # tiny budgets: a smoke run, numbers meaningless, writes nothing
+    python benchmarks/quality.py --quick                  # tiny budgets, a smoke run: numbers meaningless, no writes
 
 Rows (each trained through ``zoo fit``'s own CLI code, in this process, from the config it names):
 
@@ -52,8 +52,8 @@ PICTURES = ROOT / "docs" / "models" / "images"
 DEEP_SVDD = [98.0, 99.7, 91.7, 91.9, 94.9, 88.5, 98.3, 94.6, 93.9, 96.5]
 # Published test NLL on binarized MNIST (nats), 60,000 training digits.
 PUBLISHED_NLL = [
-    ("VAE, 2 stochastic-free hidden layers of 200, k = 1 trained, IW k = 5000 (Burda et al. 2016, Table 1)", 86.76),
-    ("IWAE k = 50, same network (Burda et al. 2016, Table 1)", 84.78),
+    ("VAE 784-200-200-50, trained on the ELBO, NLL by IW k = 5000 (Burda et al. 2016, Table 1)", 86.76),
+    ("IWAE, the same network trained on the k = 50 bound (Burda et al. 2016, Table 1)", 84.78),
 ]
 BEST = "configs/one_class_digits.yaml"
 ONE_CLASS = {  # row name -> flags of its `zoo fit`
@@ -332,8 +332,9 @@ def reference_results(results: dict) -> dict[str, dict[str, float]]:
         out.setdefault("vae", {}).update({"test NLL nats, binarized digits, IW k=500": round(row["test_iw_nll"], 2),
                                           "test negative ELBO nats, binarized digits": round(-row["test_elbo"], 2)})
     for scale, row in results.get("super_resolution", {}).items():
-        out.setdefault("pix2pix", {}).update({f"super-resolution {scale} PSNR dB, digits": round(row["pix2pix_psnr"], 2),
-                                              f"super-resolution {scale} SSIM, digits": round(row["pix2pix_ssim"], 3)})
+        out.setdefault("pix2pix", {}).update({
+            f"super-resolution {scale} PSNR dB, digits": round(row["pix2pix_psnr"], 2),
+            f"super-resolution {scale} SSIM, digits": round(row["pix2pix_ssim"], 3)})
     zoo_row = results.get("dcgan_fid", {}).get("zoo")  # FID after the most generator steps measured
     if zoo_row:
         step = max(zoo_row["fid"], key=int)
@@ -396,7 +397,8 @@ def page(results: dict) -> str:
             lines.append(f"| `{family}` | {values} | **{100 * row['mean']:.1f}** | {row['seconds']:.0f} s |")
         svdd = " | ".join(f"{DEEP_SVDD[digit]:.1f}" for digit in digits)
         lines += [f"| Deep SVDD, full MNIST (Ruff et al., ICML 2018) | {svdd} | "
-                  f"{sum(DEEP_SVDD[d] for d in digits) / len(digits):.1f} | |", "", "Commands (K = the normal digit):", ""]
+                  f"{sum(DEEP_SVDD[d] for d in digits) / len(digits):.1f} | |", "",
+                  "Commands (K = the normal digit):", ""]
         lines += [f"- `{family}`: `{row['command']}`" for family, row in rows.items()]
         lines.append("")
     if "vae_likelihood" in results:
@@ -408,7 +410,8 @@ def page(results: dict) -> str:
                   "the 500 test digits with `VAE.log_likelihood` (Burda et al. 2016's importance-weighted",
                   "bound; k = 1 is the ELBO).", "",
                   "| model | test −ELBO | test NLL (IW, k = 500) | train time |", "|---|---|---|---|",
-                  f"| `vae`, best checkpoint (epoch {row['best_epoch']} of {row['epochs']}) | {-row['test_elbo']:.2f} | "
+                  f"| `vae`, best checkpoint (epoch {row['best_epoch']} of {row['epochs']}) | "
+                  f"{-row['test_elbo']:.2f} | "
                   f"**{row['test_iw_nll']:.2f}** | {row['seconds']:.0f} s |",
                   f"| `vae`, last checkpoint (epoch {row['epochs']}) | | {row['last_iw_nll']:.2f} | |"]
         lines += [f"| {name}, full MNIST | | {value:.2f} | |" for name, value in PUBLISHED_NLL]

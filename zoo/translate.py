@@ -63,7 +63,8 @@ def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, nati
 
 
 def command_translate(argv: Sequence[str]) -> None:
-    """``zoo translate --ckpt CKPT --input DIR --out DIR [--direction AtoB|BtoA] [--size model|native] [--upscale N]``."""
+    """``zoo translate --ckpt CKPT --input DIR --out DIR [--direction AtoB|BtoA] [--size model|native]
+    [--upscale N]``."""
     parser = CommandParser(
         prog="zoo translate",
         description="Translate every image of a folder with a trained translation model (pix2pix, cyclegan, ...).",
