@@ -279,7 +279,7 @@ def dcgan_fid(budget: dict, parts: list[str], work_root: str | None = None) -> d
             fids[budget["gan_steps"]] = compute_fid(
                 real_images, cli.model.sample(FID_SAMPLES, torch.Generator().manual_seed(0)), feature="digits")
         save_samples(cli.model, "dcgan")
-        rows["zoo"] = {"command": command(flags[:4]), "fid": dict(sorted(fids.items())), "seconds": seconds,
+        rows["zoo"] = {"command": command(flags[:4]),  # --config and --trainer.max_steps "fid": dict(sorted(fids.items())), "seconds": seconds,
                        "generator_features": cli.model.hparams.generator_features}
     return rows
 
@@ -479,8 +479,7 @@ def write_captions(results: dict) -> None:
     if "zoo" in results.get("dcgan_fid", {}):
         row = results["dcgan_fid"]["zoo"]
         steps = max(row["fid"], key=int)
-        captions["dcgan"] = (f"Samples after {steps} generator steps (`{row['command']} --trainer.max_steps {steps}`), "
-                             f"the results table's run; {source}.")
+        captions["dcgan"] = f"Samples after {steps} generator steps (`{row['command']}`); {source}."
     if "super_resolution" in results:
         scale, row = next(iter(results["super_resolution"].items()))
         captions["pix2pix"] = (f"Super-resolution {scale} on validation digits (`{row['command']}`): each row is "
