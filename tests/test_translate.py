@@ -55,6 +55,15 @@ def test_translates_a_folder_keeping_names_and_sizes(pix2pix_checkpoint, tmp_pat
     assert_same_names_and_sizes(tmp_path / "in", tmp_path / "native")
 
 
+def test_upscale_enlarges_small_images_for_super_resolution(pix2pix_checkpoint, tmp_path, capsys):
+    photos_of_several_sizes(tmp_path / "small")
+    command_translate(["--ckpt", str(pix2pix_checkpoint), "--input", str(tmp_path / "small"),
+                       "--out", str(tmp_path / "large"), "--upscale", "2", "--size", "native"])
+    for source in (tmp_path / "small").iterdir():
+        with Image.open(source) as small, Image.open(tmp_path / "large" / source.name) as large:
+            assert large.size == (2 * small.size[0], 2 * small.size[1])
+
+
 def test_refuses_a_direction_pix2pix_did_not_learn(pix2pix_checkpoint, tmp_path):
     photos_of_several_sizes(tmp_path / "in")
     with pytest.raises(ZooError, match="pix2pix translates in the one direction it learnt"):

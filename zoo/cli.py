@@ -146,7 +146,12 @@ def command_info(argv: Sequence[str]) -> None:
     console.print(f"[bold]{entry.name}[/bold]  ({kind}, {entry.target}, from {entry.distribution})")
     for key, value in entry.metadata.items():
         label = "gives" if kind == "datamodule" and key == "batch_kind" else key  # the word `zoo list` uses
-        console.print(f"  {label}: {escape(str(value))}")
+        if isinstance(value, dict):  # reference_results: one measure per line (docs/benchmarks.md has the tables)
+            console.print(f"  {label}:")
+            for measure, number in value.items():
+                console.print(f"    {escape(str(measure))}: {escape(str(number))}")
+        else:
+            console.print(f"  {label}: {escape(str(value))}")
     doc = inspect.getdoc(cls)
     if doc:
         console.print("\n" + escape(doc.split("\n\n")[0]))

@@ -121,7 +121,7 @@ def model_page(name: str) -> str:
         "",
         markdown_of_docstring(module_doc),
         "",
-        *picture_section(name),
+        *picture_section(name, card),
         *train_section(name, card),
         "## Hyper-parameters",
         "",
@@ -199,14 +199,21 @@ def train_section(name: str, card: dict) -> list[str]:
             "`zoo sample`, `encode`, `score` and `translate` means its newest `last.ckpt`.", ""]
 
 
-def picture_section(name: str) -> list[str]:
-    """The picture ``scripts/doc_pictures.py`` made with this family, if there is one."""
+def picture_section(name: str, card: dict) -> list[str]:
+    """The family's picture and its numbers: from the results-table run (benchmarks/quality.py) where the family
+    has a row there, else from the short run of ``scripts/doc_pictures.py``."""
     captions_path = DOCS / "images" / "captions.json"
     if not (DOCS / "images" / f"{name}.png").exists() or not captions_path.exists():
         return []
     caption = json.loads(captions_path.read_text()).get(name, "")
-    return ["## What a short run makes", "", f"![{name} on the embedded digits](images/{name}.png)", "",
-            caption, ""]
+    results = card.get("reference_results") or {}
+    if not results:
+        return ["## What a short run makes", "", f"![{name} on the embedded digits](images/{name}.png)", "",
+                caption, ""]
+    return ["## Results", "", f"![{name} on the embedded digits](images/{name}.png)", "", caption, "",
+            "| measure | value |", "| --- | --- |", *(f"| {measure} | {value} |" for measure, value in results.items()),
+            "", "Measured by `python benchmarks/quality.py` on the machine named in "
+            "[the results table](../benchmarks.md), which gives the published numbers beside them.", ""]
 
 
 def builtin_models() -> list[str]:

@@ -8,7 +8,10 @@ default images are resized to the size the model was trained at and the result r
 back (``--size model``, like the reference's test script); ``--size native`` translates at
 the image's own resolution (the networks are fully convolutional; sides are padded inside
 the model), which is what super-resolution wants: give it images already upscaled
-(bicubic) to the target size.
+(bicubic) to the target size, or small images with ``--upscale N``, which upscales each by N
+(bicubic, as the ``super_resolution`` datamodule's inputs are made) and keeps that size::
+
+    zoo translate --ckpt runs/pix2pix --input small/ --out large/ --upscale 2 --size native
 
 The model class comes from the checkpoint (:func:`zoo.checkpoints.load_model`).
 """
@@ -30,8 +33,12 @@ from zoo.interfaces import Translation, registered_with
 
 
 def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, native_size: bool,
-                     device: torch.device) -> list[Path]:
-    """Translate every image of ``input_dir`` into ``out_dir`` under the same name; returns the written paths."""
+                     device: torch.device, upscale: int = 1) -> list[Path]:
+    """Translate every image of ``input_dir`` into ``out_dir`` under the same name; returns the written paths.
+
+    ``upscale`` > 1 first enlarges each image that many times (bicubic, the super-resolution input) and
+    writes the result at that larger size.
+    """
     channels, height, width = tuple(getattr(model, "image_shape", None) or model.hparams["image_shape"])
     files = list_image_files(input_dir)
     check_image_files(files)
@@ -39,6 +46,9 @@ def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, nati
     written = []
     for path in files:
         image = load_image(path, channels).to(device)
+        if upscale > 1:  # the same degraded input the super_resolution datamodule trains on (no antialias up)
+            image = TF.resize(image, [side * upscale for side in image.shape[-2:]],
+                              interpolation=InterpolationMode.BICUBIC, antialias=False).clamp(0, 1)
         original_size = list(image.shape[-2:])
         if not native_size and original_size != [height, width]:
             image = TF.resize(image, [height, width], interpolation=InterpolationMode.BICUBIC,
@@ -54,7 +64,8 @@ def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, nati
 
 
 def command_translate(argv: Sequence[str]) -> None:
-    """``zoo translate --ckpt CKPT --input DIR --out DIR [--direction AtoB|BtoA] [--size model|native]``."""
+    """``zoo translate --ckpt CKPT --input DIR --out DIR [--direction AtoB|BtoA] [--size model|native]
+    [--upscale N]``."""
     parser = CommandParser(
         prog="zoo translate",
         description="Translate every image of a folder with a trained translation model (pix2pix, cyclegan, ...).",
@@ -66,8 +77,12 @@ def command_translate(argv: Sequence[str]) -> None:
                         help="AtoB (default) or BtoA; pix2pix knows only the direction it was trained in")
     parser.add_argument("--size", choices=("model", "native"), default="model",
                         help="model: resize to the training size and back (default); native: translate as is")
+    parser.add_argument("--upscale", type=int, default=1,
+                        help="super-resolution: enlarge each image N times (bicubic) first, write it at that size")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     args = parser.parse_args(list(argv))
+    if args.upscale < 1:
+        raise ZooError(f"--upscale must be at least 1, got {args.upscale}")
 
     model = load_model(args.ckpt)
     if not isinstance(model, Translation):
@@ -78,5 +93,5 @@ def command_translate(argv: Sequence[str]) -> None:
     model.to(device)
     with torch.inference_mode():
         written = translate_folder(model, args.input.expanduser(), args.out.expanduser(), args.direction,
-                                   args.size == "native", device)
+                                   args.size == "native", device, args.upscale)
     print(f"wrote {len(written)} translated image(s) ({args.direction}) to {args.out}")

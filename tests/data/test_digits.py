@@ -47,3 +47,17 @@ def test_batches_are_page_locked_for_a_gpu_run_only():
         datamodule.setup("fit")
         pinned[device] = datamodule.val_dataloader().pin_memory
     assert pinned == {"cpu": False, "cuda": True}
+def test_binarize_draws_black_and_white_pixels_fixed_for_evaluation_and_fresh_for_training():
+    data = DigitsDataModule(batch_size=500, binarize="dynamic")
+    data.setup()
+    grey = data.test_set.tensors[0]
+    test = next(iter(data.test_dataloader()))[0]
+    assert set(test.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(next(iter(data.test_dataloader()))[0], test)  # evaluation: one fixed draw
+    assert abs(test.mean() - grey.mean()) < 0.01  # Bernoulli(grey): the mean grey level survives
+    first, second = (torch.cat([batch[0] for batch in data.train_dataloader()]).sum() for _ in range(2))
+    assert first != second  # dynamic: a new draw every epoch
+    fixed = DigitsDataModule(batch_size=4000, binarize="fixed")
+    fixed.setup()
+    first, second = (torch.cat([batch[0] for batch in fixed.train_dataloader()]).sum() for _ in range(2))
+    assert first == second  # fixed: the same draw every epoch (in another shuffled order)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 import torch
 
@@ -39,3 +41,22 @@ def test_score_chooses_what_anomaly_score_measures():
     assert torch.allclose(mse.anomaly_score(images), (reconstruction - images).pow(2).flatten(1).mean(1), atol=1e-6)
     expected = torch.nn.functional.binary_cross_entropy(reconstruction, images, reduction="none").flatten(1).mean(1)
     assert torch.allclose(bce.anomaly_score(images), expected, atol=1e-5)
+
+
+def test_blurred_mse_counts_a_missing_stroke_over_a_shifted_one():
+    # Equal squared error in pixels (40 wrong pixels each): a stroke redrawn one pixel to the right, or a
+    # two-pixel-wide stroke left out. The blurred score sees the first as near-noise, the second as a blob.
+    images = torch.zeros(2, 1, 28, 28)
+    images[0, :, 4:24, 13] = 1.0
+    images[1, :, 4:24, 13:15] = 1.0
+    reconstructions = torch.zeros_like(images)
+    reconstructions[0, :, 4:24, 14] = 1.0
+    scores = {}
+    for score in ("mse", "blurred_mse"):
+        model = Autoencoder(score=score)
+        logits = torch.logit(reconstructions.clamp(1e-6, 1 - 1e-6))
+        with patch.object(Autoencoder, "encode", lambda self, batch: batch):
+            with patch.object(model.decoder, "forward", lambda latents: logits):
+                scores[score] = model.anomaly_score(images)
+    assert torch.allclose(scores["mse"][0], scores["mse"][1])
+    assert scores["blurred_mse"][0] < scores["blurred_mse"][1] / 3

@@ -64,3 +64,22 @@ def test_score_chooses_negative_elbo_its_reconstruction_term_or_the_squared_erro
     assert torch.allclose(models["bce"].anomaly_score(images), reconstruction)
     squared = (models["mse"](images) - images).pow(2).flatten(1).mean(1)
     assert torch.allclose(models["mse"].anomaly_score(images), squared, atol=1e-6)
+
+
+def test_log_likelihood_is_an_importance_weighted_bound_above_the_elbo_and_k1_is_the_elbo():
+    torch.manual_seed(0)
+    model = VAE(latent_dim=4).eval()
+    images = torch.bernoulli(torch.rand(6, 1, 28, 28))
+    elbo_samples = model.log_likelihood(images, samples=1000, chunk=1000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        # The ELBO's expectation, by the same draws one at a time: the IW bound is above it (Burda et al. 2016).
+        reconstruction, kl, _ = model.elbo_terms(images, sample_latent=False)
+    k500 = model.log_likelihood(images, samples=500, generator=torch.Generator().manual_seed(1))
+    k1 = torch.stack([model.log_likelihood(images, samples=1, generator=torch.Generator().manual_seed(seed))
+                      for seed in range(200)]).mean(0)
+    assert k500.shape == (6,) and torch.isfinite(k500).all()
+    assert (k500 > k1).all() and (elbo_samples > k1).all()
+    # k = 1 estimates the ELBO, whose KL part is analytic: E[log p(x|z)] - KL, with log p(x|z) at the mean as a check
+    assert torch.allclose(k1, -(reconstruction + kl), rtol=0.05)
+    assert torch.equal(model.log_likelihood(images, 50, generator=torch.Generator().manual_seed(2)),
+                       model.log_likelihood(images, 50, generator=torch.Generator().manual_seed(2)))

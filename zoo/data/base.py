@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Literal
 
 import lightning as L
 import torch
@@ -103,6 +104,30 @@ def unrepeated_distributed_sampler(dataset: Dataset, trainer: L.Trainer | None) 
                                         shuffle=False)
 
 
+Binarize = Literal["none", "dynamic", "fixed"]
+
+
+class BinarizedImages(Dataset):
+    """Black-and-white pixels drawn from Bernoulli(pixel): each grey level is the chance that the pixel is on.
+
+    ``fresh=True`` draws anew at every read (dynamic binarization, a training split: every epoch
+    sees another sample, which regularizes like data augmentation); ``fresh=False`` draws each
+    image once from a generator seeded by ``seed`` and its index, so it is the same on every read,
+    in every process and on every machine (fixed binarization, the evaluation splits).
+    """
+
+    def __init__(self, dataset: Dataset, fresh: bool, seed: int) -> None:
+        self.dataset, self.fresh, self.seed = dataset, fresh, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image, *rest = self.dataset[index]
+        generator = None if self.fresh else torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        return (torch.bernoulli(image, generator=generator), *rest)
+
+
 class ImageDataModule(L.LightningDataModule):
     """Loaders over ``train``/``val``/``test`` datasets that a subclass builds in ``setup``."""
 
@@ -111,10 +136,13 @@ class ImageDataModule(L.LightningDataModule):
     num_classes: int | None = None
 
     def __init__(self, batch_size: int = 64, num_workers: int | None = 0, seed: int = 0,
-                 normal_classes: list[int | str] | None = None) -> None:
+                 normal_classes: list[int | str] | None = None, binarize: Binarize = "none") -> None:
         super().__init__()
         if batch_size < 1:
             raise ZooError(f"batch_size must be at least 1, got {batch_size}")
+        if binarize not in ("none", "dynamic", "fixed"):
+            raise ZooError(f"binarize must be none, dynamic or fixed, got {binarize!r}")
+        self.binarize = binarize
         self.batch_size = batch_size
         # None is resolved here, on the machine that runs: config.yaml keeps `num_workers: null`.
         self.num_workers = default_num_workers() if num_workers is None else num_workers
@@ -153,6 +181,10 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not built this split yet")
+        if self.binarize != "none":
+            # Dynamic binarization draws the training split anew each epoch; evaluation splits stay fixed, so
+            # validation and test likelihoods compare across epochs and runs (Burda et al. 2016's protocol).
+            dataset = BinarizedImages(dataset, fresh=shuffle and self.binarize == "dynamic", seed=self.seed)
         sampler = None if shuffle else unrepeated_distributed_sampler(dataset, self.trainer)
         # torchdata's StatefulDataLoader has state_dict/load_state_dict, which Lightning saves in every
         # checkpoint: a run resumed mid-epoch goes on from the next batch of the same shuffled order, neither

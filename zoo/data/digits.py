@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from zoo.data.base import ImageDataModule, split_indices
+from zoo.data.base import Binarize, ImageDataModule, split_indices
 from zoo.errors import ZooError
 
 DIGITS_SPLIT = (0.8, 0.1, 0.1)
@@ -64,7 +64,7 @@ class DigitsDataModule(ImageDataModule):
     num_classes = 10
 
     def __init__(self, batch_size: int = 64, image_size: int = 28, num_workers: int = 0, seed: int = 0,
-                 normal_classes: list[int | str] | None = None) -> None:
+                 normal_classes: list[int | str] | None = None, binarize: Binarize = "none") -> None:
         """
         Args:
             batch_size: images per batch.
@@ -73,8 +73,12 @@ class DigitsDataModule(ImageDataModule):
             seed: seed of the train/val/test split.
             normal_classes: one-class training: keep only these classes (label index or name) in train
                 and val, every class in test, e.g. ``[3]``; default: every class everywhere.
+            binarize: pixels as black or white drawn from Bernoulli(grey level), the "binarized MNIST" of
+                likelihood papers: "dynamic" draws the training images anew every epoch and the val/test
+                images once (seeded), "fixed" draws every split once; "none" keeps grey levels.
         """
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes,
+                         binarize=binarize)
         if image_size < 8:
             raise ZooError(f"digits image_size must be at least 8, got {image_size}")
         self.image_size = image_size

@@ -12,7 +12,7 @@ from pathlib import Path
 from torchvision import datasets
 from torchvision.transforms import ToTensor
 
-from zoo.data.base import ImageDataModule, split_indices
+from zoo.data.base import Binarize, ImageDataModule, split_indices
 from zoo.errors import ZooError
 
 
@@ -29,6 +29,7 @@ class _TorchvisionDataModule(ImageDataModule):
         num_workers: int | None = None,
         seed: int = 0,
         normal_classes: list[int | str] | None = None,
+        binarize: Binarize = "none",
     ) -> None:
         """
         Args:
@@ -41,8 +42,12 @@ class _TorchvisionDataModule(ImageDataModule):
             seed: seed of the train/val split.
             normal_classes: one-class training: keep only these classes (label index or name) in train
                 and val, every class in test, e.g. ``[3]`` or ``[cat]``; default: every class everywhere.
+            binarize: pixels as black or white drawn from Bernoulli(grey level), the "binarized MNIST" of
+                likelihood papers: "dynamic" draws the training images anew every epoch and the val/test
+                images once (seeded), "fixed" draws every split once; "none" keeps grey levels.
         """
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes,
+                         binarize=binarize)
         if not 0.0 < val_fraction < 1.0:
             raise ZooError(f"val_fraction must be between 0 and 1, got {val_fraction}")
         self.root = root

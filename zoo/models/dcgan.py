@@ -42,7 +42,7 @@ class DCGAN(NonSaturatingGAN):
         self,
         image_shape: tuple[int, int, int] = (1, 28, 28),
         latent_dim: int = 100,
-        generator_features: int = 64,
+        generator_features: int = 128,
         discriminator_features: int = 64,
         channels_last: bool = True,
         optimizer_g: OptimizerCallable | None = None,
