@@ -51,7 +51,8 @@ def test_gan_with_batch_norm_trains_on_after_uneven_validation_shards(tmp_path):
     data = nine_validation_images_in_batches_of_4(tmp_path)
     run_zoo(["fit", "--model", "dcgan", *data, *TWO_PROCESSES, *QUIET, "--trainer.max_epochs", "2",
              "--model.generator_features", "8", "--model.discriminator_features", "8",
-             "--fid.num_samples", "20", "--fid.batch_size", "10"], cwd=tmp_path, timeout=300)
+             "--fid.num_samples", "20", "--fid.batch_size", "10", "--fid.every_n_epochs", "1"],
+            cwd=tmp_path, timeout=300)
     run_dir = tmp_path / "runs" / "dcgan" / "version_0"
     with open(run_dir / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
