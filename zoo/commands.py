@@ -123,7 +123,7 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
 
 
 def _classes_wanted(model, args) -> tuple[list[str], list[int]]:
-    """The class names of a conditional model and the indices ``--class``/``--per-class`` ask for, or a one-line error."""
+    """A conditional model's class names and the indices ``--class``/``--per-class`` ask for, or a one-line error."""
     from zoo import interfaces
     from zoo.conditioning import class_names_of
 

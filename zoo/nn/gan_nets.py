@@ -27,7 +27,8 @@ from zoo.errors import ZooError
 from zoo.nn.layers import Norm, conv_bias, latent_noise, norm_layer, sample_images, tanh_to_unit, unit_to_tanh
 
 __all__ = ["ConditionalDCGANGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
-           "ProjectionDCGANDiscriminator", "dcgan_layout", "latent_noise", "sample_images", "tanh_to_unit", "unit_to_tanh"]
+           "ProjectionDCGANDiscriminator", "dcgan_layout", "latent_noise", "sample_images", "tanh_to_unit",
+           "unit_to_tanh"]
 
 # ---------------------------------------------------------------- MLP pair (the classic GAN)
 
