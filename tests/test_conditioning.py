@@ -88,3 +88,13 @@ def test_sample_draws_the_labels_asked_for(family):
     assert first.shape == (4, 1, 28, 28) and torch.equal(first, again) and not torch.equal(first, other)
     with pytest.raises(ZooError, match="range"):
         model.sample(2, labels=torch.tensor([0, 10]))
+    with pytest.raises(ZooError, match="not class-conditional"):  # refused, not silently ignored
+        family().sample(2, labels=torch.tensor([0, 1]))
+
+
+def test_conditional_vae_encodes_with_the_labels_and_scores_without(conditional_checkpoints, tmp_path):
+    run_zoo(["encode", "--ckpt", str(conditional_checkpoints["vae"]), "--data", "digits", "--out", "latents.npy"],
+            cwd=tmp_path)
+    run_zoo(["score", "--ckpt", str(conditional_checkpoints["vae"]), "--data", "digits", "--out", "scores.csv"],
+            cwd=tmp_path)
+    assert (tmp_path / "latents.npy").exists() and (tmp_path / "scores.csv").exists()

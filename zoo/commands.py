@@ -320,8 +320,11 @@ def _split_data_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return own, data
 
 
-def _run_over_split(model, args, data_args: list[str], method):
-    """``method`` (the model's ``encode`` or ``anomaly_score``) over a split: outputs, labels, files."""
+def _run_over_split(model, args, data_args: list[str], method, with_labels: bool = False):
+    """``method`` (the model's ``encode`` or ``anomaly_score``) over a split: outputs, labels, files.
+
+    ``with_labels``: ``method(images, labels)``, the split's labels given (a conditional model's code needs them).
+    """
     datamodule = build_datamodule(["--data", args.data, *data_args])
     device = _device(args.device)
     model = model.to(device)
@@ -331,7 +334,8 @@ def _run_over_split(model, args, data_args: list[str], method):
             if isinstance(batch, dict):
                 raise ZooError(f"{args.data} gives paired/unpaired batches; this command needs image data")
             images, batch_labels = batch[0], batch[1]
-            outputs.append(method(images.to(device)).float().cpu())
+            given = (torch.as_tensor(batch_labels).to(device),) if with_labels else ()
+            outputs.append(method(images.to(device), *given).float().cpu())
             labels.append(torch.as_tensor(batch_labels))
     return torch.cat(outputs), torch.cat(labels), _split_files(datamodule, args.split)
 
@@ -349,7 +353,10 @@ def command_encode(argv: Sequence[str]) -> Path:
     if out.suffix.lower() not in (".npy", ".npz", ".png"):
         raise ZooError(f"--out {args.out}: expected a .npy, .npz or .png file")
     model = load_for("encode", args.ckpt)
-    latents, labels, _ = _run_over_split(model, args, data_args, model.encode)
+    from zoo.interfaces import ConditionalGeneration
+
+    latents, labels, _ = _run_over_split(model, args, data_args, model.encode,
+                                         with_labels=isinstance(model, ConditionalGeneration))
     out.parent.mkdir(parents=True, exist_ok=True)
     import numpy as np
 

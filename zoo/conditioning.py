@@ -35,11 +35,16 @@ def network_labels(model: Any, labels: torch.Tensor | None) -> tuple[torch.Tenso
     return (labels.long().to(model.device),)
 
 
-def sample_labels(n: int, num_classes: int, labels: torch.Tensor | None, rng: torch.Generator | None,
-                  device: torch.device) -> torch.Tensor:
-    """The (n,) class labels of a conditional ``sample``: ``labels`` checked, or drawn uniformly from ``rng``."""
+def sample_labels(model: Any, n: int, labels: torch.Tensor | None, rng: torch.Generator | None) -> torch.Tensor | None:
+    """The (n,) class labels of a ``sample`` call: ``labels`` checked, or drawn uniformly from ``rng``; None when
+    ``model`` is unconditional (which refuses labels rather than ignore them)."""
+    num_classes = getattr(model, "num_classes", 0)
+    if not num_classes:
+        if labels is not None:
+            raise ZooError(f"sample: this {type(model).__name__} is not class-conditional; it takes no labels")
+        return None
     if labels is None:
-        labels = torch.randint(num_classes, (n,), generator=rng, device=rng.device if rng is not None else device)
+        labels = torch.randint(num_classes, (n,), generator=rng, device=rng.device if rng is not None else "cpu")
     labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
     if labels.numel() == 1 and n != 1:
         labels = labels.expand(n)
@@ -47,7 +52,7 @@ def sample_labels(n: int, num_classes: int, labels: torch.Tensor | None, rng: to
         raise ZooError(f"sample: {labels.numel()} labels for {n} images")
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         raise ZooError(f"sample: labels must lie in range({num_classes}), got {sorted(set(labels.tolist()))}")
-    return labels.to(device)
+    return labels.to(model.device)
 
 
 def batch_labels(batch: Any, num_classes: int) -> torch.Tensor:

@@ -58,3 +58,14 @@ def test_same_split_on_every_run(tmp_path):
     first.setup(), second.setup()
     assert first.files("val") == second.files("val")
     assert torch.equal(next(iter(first.val_dataloader()))[0], next(iter(second.val_dataloader()))[0])
+
+
+def test_class_count_is_known_before_setup_for_conditional_models(tmp_path):
+    from tests.data.image_folders import write_images
+
+    for name in ("cat", "dog", "eel"):
+        write_images(tmp_path / "classes" / name, count=2, size=8, seed=1)
+    write_images(tmp_path / "flat", count=2, size=8)
+    assert ImageFolderDataModule(str(tmp_path / "classes")).num_classes == 3  # the CLI links it when building
+    assert ImageFolderDataModule(str(tmp_path / "flat")).num_classes is None
+    assert ImageFolderDataModule(str(tmp_path / "missing")).num_classes is None  # setup names the problem

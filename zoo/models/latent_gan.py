@@ -67,9 +67,8 @@ class LatentGAN(L.LightningModule):
 
         A class-conditional model takes ``labels`` (n,); None draws them uniformly (from ``generator``).
         """
-        if self.conditional:
-            labels = sample_labels(n, self.num_classes, labels, generator, self.device)
-        return sample_images(self.generator, n, self.latent_dim, self.device, rng=generator, labels=labels)
+        return sample_images(self.generator, n, self.latent_dim, self.device, rng=generator,
+                             labels=sample_labels(self, n, labels, generator))
 
     # -- class conditioning: a subclass that builds label-taking networks sets self.num_classes
     @property

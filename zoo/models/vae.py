@@ -135,9 +135,7 @@ class VAE(L.LightningModule):
         Conditional: ``labels`` (n,) picks each image's class; None draws them uniformly (from ``generator``).
         """
         latents = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        if not self.conditional:
-            return self.decode(latents).float()
-        return self.decode(latents, sample_labels(n, self.num_classes, labels, generator, self.device)).float()
+        return self.decode(latents, sample_labels(self, n, labels, generator)).float()
 
     @torch.no_grad()
     def anomaly_score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
