@@ -98,3 +98,11 @@ def test_conditional_vae_encodes_with_the_labels_and_scores_without(conditional_
     run_zoo(["score", "--ckpt", str(conditional_checkpoints["vae"]), "--data", "digits", "--out", "scores.csv"],
             cwd=tmp_path)
     assert (tmp_path / "latents.npy").exists() and (tmp_path / "scores.csv").exists()
+
+
+def test_projection_discriminator_starts_on_the_scale_of_the_unconditional_one():
+    torch.manual_seed(0)
+    model = DCGAN(conditional=True, num_classes=10, discriminator_features=16)
+    images, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8)
+    logits = model.discriminator(images, labels)
+    assert logits.shape == (8,) and logits.abs().max() < 5  # an N(0, 1) embedding gave logits in the hundreds

@@ -177,6 +177,9 @@ class ProjectionDCGANDiscriminator(DCGANDiscriminator):
     def __init__(self, image_shape: tuple[int, int, int], features: int, norm: Norm, num_classes: int) -> None:
         super().__init__(image_shape, features, norm)
         self.class_embedding = nn.Embedding(num_classes, self.net[-1].in_channels)
+        # On the scale of psi's N(0, 0.02) weights: nn.Embedding's N(0, 1) would let the projection, a sum over
+        # every feature, swamp the score (logits in the hundreds) before training starts.
+        nn.init.normal_(self.class_embedding.weight, 0.0, 0.02)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         features = self.net[:-1](images)
