@@ -95,8 +95,8 @@ def summary(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["vae", "dcgan"])
-    parser.add_argument("--epochs", nargs="+", default=["15", "dcgan=4"],
-                        help="epochs of the conditional models: N for all, MODEL=N for one (default 15, dcgan=4)")
+    parser.add_argument("--epochs", nargs="+", default=["15", "dcgan=20"],
+                        help="epochs of the conditional models: N for all, MODEL=N for one (default 15, dcgan=20)")
     parser.add_argument("--real-per-class", type=int, default=50)
     parser.add_argument("--generated-per-class", type=int, default=450)
     parser.add_argument("--steps", type=int, default=800, help="classifier optimizer steps, the same for every run")
