@@ -214,6 +214,16 @@ def checkpoint_models(commands: list[Command]) -> list[str]:
     return names
 
 
+def documented_fit_named(commands: list[Command], name: str) -> list[str] | None:
+    """The arguments of the unmarked ``zoo fit`` that names its run folder ``name`` (``--trainer.logger.name``)."""
+    for command in commands:
+        argv = list(command.argv)
+        if argv[:1] == ["fit"] and command.needs is None and "--trainer.logger.name" in argv \
+                and argv[argv.index("--trainer.logger.name") + 1] == name:
+            return argv
+    return None
+
+
 COMMANDS = all_commands()
 
 
@@ -239,6 +249,11 @@ def workspace(tmp_path_factory):
     environment.setenv("WANDB_MODE", "offline")
     try:
         for name in checkpoint_models(COMMANDS):
+            named_fit = documented_fit_named(COMMANDS, name)
+            if named_fit is not None:  # runs/NAME of a page's own `--trainer.logger.name NAME`: that fit, tiny
+                _run_main([*named_fit, *FAST_TRAINER, "--trainer.limit_train_batches", "1",
+                           "--trainer.limit_val_batches", "0"])
+                continue
             data = CHECKPOINT_DATA.get(name, ["--data", registry.entries("model")[name].metadata["default_data"]])
             _run_main(["fit", "--model", name, *data, *FAST_TRAINER, "--trainer.limit_train_batches", "1",
                        "--trainer.limit_val_batches", "0", "--data.batch_size", "8"])

@@ -7,6 +7,7 @@ line saying what the command needs and which models have it.
 
     zoo sample --ckpt runs/dcgan -n 64 --out grid.png          # runs/NAME: its newest last.ckpt
     zoo sample --ckpt runs/dcgan -n 1000 --out augment/           # one PNG per image
+    zoo sample --ckpt runs/vae --per-class 500 --out aug/         # conditional: aug/<class>/*.png, a `folder` dataset
     zoo encode --ckpt runs/vae --data digits --out latents.npy   # or .npz, .png
     zoo score  --ckpt runs/autoencoder --data folder --data.root suspects --out scores.csv
     zoo score  --ckpt runs/autoencoder --data digits --normal-class 3 --out scores.csv    # AUROC, AUPR, F1, confusion
@@ -79,7 +80,16 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
                         help="-n rows, each a walk of --steps images between two random latent points "
                              "(spherical interpolation: the path stays where Gaussian latents have mass)")
     parser.add_argument("--steps", type=int, default=8, help="images per interpolation row, ends included (default 8)")
+    parser.add_argument("--class", dest="class_name", default=None,
+                        help="conditional models: -n images of this class (name or index); into DIR/<class>/")
+    parser.add_argument("--per-class", type=int, default=None,
+                        help="conditional models: this many images of every class; DIR/<class>/*.png for each, "
+                             "which `--data folder --data.root DIR` reads back with those labels (a grid: a row each)")
     args = parser.parse_args(list(argv))
+    if args.class_name is not None and args.per_class is not None:
+        raise ZooError("give --class (with -n) or --per-class, not both")
+    if args.per_class is not None and args.per_class < 1:
+        raise ZooError(f"--per-class must be at least 1, got {args.per_class}")
     if args.num < 1:
         raise ZooError(f"-n must be at least 1, got {args.num}")
     out = Path(args.out)
@@ -93,6 +103,8 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
     rng = torch.Generator().manual_seed(args.seed)
     if args.interpolate:
         return [write_interpolation(model, args, rng)]
+    if args.class_name is not None or args.per_class is not None:
+        return write_class_samples(model, args, rng, out, to_folder)
     with torch.no_grad():
         images = torch.cat([
             model.sample(min(args.batch_size, args.num - start), generator=rng).float().cpu().clamp(0, 1)
@@ -108,6 +120,59 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
     save_image(make_grid(images, nrow=nrow, padding=2, pad_value=1.0), out)
     print(f"wrote a grid of {len(images)} samples to {out}")
     return [out]
+
+
+def _classes_wanted(model, args) -> tuple[list[str], list[int]]:
+    """A conditional model's class names and the indices ``--class``/``--per-class`` ask for, or a one-line error."""
+    from zoo import interfaces
+    from zoo.conditioning import class_names_of
+
+    flag = "--class" if args.class_name is not None else "--per-class"
+    if not isinstance(model, interfaces.ConditionalGeneration):
+        name = registry.name_of(type(model), "model") or type(model).__name__
+        raise ZooError(f"{flag} needs a class-conditional model; {args.ckpt} holds an unconditional {name}; train one "
+                       f"of {', '.join(interfaces.registered_with(interfaces.ConditionalGeneration))} with "
+                       "--model.conditional true")
+    names = class_names_of(model)
+    if args.per_class is not None:
+        return names, list(range(len(names)))
+    if args.class_name in names:
+        return names, [names.index(args.class_name)]
+    if args.class_name.isdigit() and int(args.class_name) < len(names):
+        return names, [int(args.class_name)]
+    raise ZooError(f"--class {args.class_name}: {args.ckpt} has no such class (classes: {', '.join(names)})")
+
+
+def write_class_samples(model, args, rng: torch.Generator, out: Path, to_folder: bool) -> list[Path]:
+    """Images of chosen classes: ``out/<class>/sample_*.png`` per class, or one grid with a row per class."""
+    from torchvision.utils import make_grid, save_image
+
+    names, wanted = _classes_wanted(model, args)
+    count = args.per_class if args.per_class is not None else args.num
+    per_class = {}
+    with torch.no_grad():
+        for label in wanted:
+            per_class[label] = torch.cat([
+                model.sample(size, generator=rng, labels=torch.full((size,), label, dtype=torch.long))
+                .float().cpu().clamp(0, 1)
+                for size in (min(args.batch_size, count - start) for start in range(0, count, args.batch_size))
+            ])
+    if not to_folder:
+        images = torch.cat(list(per_class.values()))
+        save_image(make_grid(images, nrow=args.nrow or count, padding=2, pad_value=1.0), out)
+        print(f"wrote a grid of {len(images)} samples, one row per class ({', '.join(names[i] for i in wanted)}), "
+              f"to {out}")
+        return [out]
+    written = []
+    for label, images in per_class.items():
+        folder = out / names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [folder / f"sample_{index:05d}.png" for index in range(len(images))]
+        for image, path in zip(images, paths):
+            save_image(image, path)
+        written += paths
+    print(f"wrote {count} images of each of {len(wanted)} class(es) to {out}/<class>/")
+    return written
 
 
 def slerp(start: torch.Tensor, end: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
@@ -255,8 +320,11 @@ def _split_data_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return own, data
 
 
-def _run_over_split(model, args, data_args: list[str], method):
-    """``method`` (the model's ``encode`` or ``anomaly_score``) over a split: outputs, labels, files."""
+def _run_over_split(model, args, data_args: list[str], method, with_labels: bool = False):
+    """``method`` (the model's ``encode`` or ``anomaly_score``) over a split: outputs, labels, files.
+
+    ``with_labels``: ``method(images, labels)``, the split's labels given (a conditional model's code needs them).
+    """
     datamodule = build_datamodule(["--data", args.data, *data_args])
     device = _device(args.device)
     model = model.to(device)
@@ -266,7 +334,8 @@ def _run_over_split(model, args, data_args: list[str], method):
             if isinstance(batch, dict):
                 raise ZooError(f"{args.data} gives paired/unpaired batches; this command needs image data")
             images, batch_labels = batch[0], batch[1]
-            outputs.append(method(images.to(device)).float().cpu())
+            given = (torch.as_tensor(batch_labels).to(device),) if with_labels else ()
+            outputs.append(method(images.to(device), *given).float().cpu())
             labels.append(torch.as_tensor(batch_labels))
     return torch.cat(outputs), torch.cat(labels), _split_files(datamodule, args.split)
 
@@ -284,7 +353,10 @@ def command_encode(argv: Sequence[str]) -> Path:
     if out.suffix.lower() not in (".npy", ".npz", ".png"):
         raise ZooError(f"--out {args.out}: expected a .npy, .npz or .png file")
     model = load_for("encode", args.ckpt)
-    latents, labels, _ = _run_over_split(model, args, data_args, model.encode)
+    from zoo.interfaces import ConditionalGeneration
+
+    latents, labels, _ = _run_over_split(model, args, data_args, model.encode,
+                                         with_labels=isinstance(model, ConditionalGeneration))
     out.parent.mkdir(parents=True, exist_ok=True)
     import numpy as np
 

@@ -180,6 +180,16 @@ def registered_with(protocol: type) -> list[str]:
             cls = entry.load()
         except ZooError:
             continue
-        if issubclass(cls, protocol):
+        if can_condition(cls) if protocol is ConditionalGeneration else issubclass(cls, protocol):
             names.append(name)
     return names
+
+
+def can_condition(cls: type) -> bool:
+    """Whether a model class can be built class-conditional: ``sample`` takes ``labels`` and ``__init__`` takes
+    ``num_classes`` (``num_classes`` is an instance attribute, which ``issubclass`` on a protocol cannot see)."""
+    import inspect
+
+    sample = getattr(cls, "sample", None)
+    return (callable(sample) and "labels" in inspect.signature(sample).parameters
+            and "num_classes" in inspect.signature(cls.__init__).parameters)

@@ -367,6 +367,9 @@ class ZooCLI(LightningCLI):
         for argument, compute in registry.SHAPE_ARGUMENTS.items():
             parser.link_arguments("data.image_shape", f"model.init_args.{argument}", compute_fn=compute,
                                   apply_on="instantiate")
+        # Classes flow the same way: `--model.conditional true` is all a user types; the count comes from the data.
+        parser.link_arguments("data", f"model.init_args.{registry.CLASS_COUNT_ARGUMENT}",
+                              compute_fn=registry.class_count_of, apply_on="instantiate")
         # A `last.ckpt` in every run, also written when a fit is interrupted, so a resume loses nothing.
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})

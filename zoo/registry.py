@@ -167,6 +167,15 @@ SHAPE_ARGUMENTS = {
 }
 
 
+def class_count_of(datamodule):
+    """A datamodule's ``num_classes``; 0 for data without labels, which a conditional model refuses by name."""
+    return int(getattr(datamodule, "num_classes", None) or 0)
+
+
+# Linked like the shape: ``data.num_classes`` into a model's ``num_classes`` (conditional families).
+CLASS_COUNT_ARGUMENT = "num_classes"
+
+
 def init_parameters(cls: type) -> list[inspect.Parameter]:
     return list(inspect.signature(cls.__init__).parameters.values())[1:]
 
@@ -186,7 +195,7 @@ def drop_unused_shape_arguments(model: Any) -> None:
     """
     taken = {parameter.name for parameter in init_parameters(type(model))}
     for hparams in (getattr(model, "_hparams", None), getattr(model, "_hparams_initial", None)):
-        for name in SHAPE_ARGUMENTS:
+        for name in (*SHAPE_ARGUMENTS, CLASS_COUNT_ARGUMENT):
             if hparams is not None and name not in taken and name in hparams:
                 del hparams[name]
 

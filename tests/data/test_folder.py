@@ -75,3 +75,12 @@ def test_worker_count_is_decided_where_the_run_starts_not_written_into_its_confi
     assert cli.datamodule.num_workers == default_num_workers()
     config = yaml.safe_load(next((tmp_path / "runs").rglob("config.yaml")).read_text())
     assert config["data"]["init_args"]["num_workers"] is None
+def test_class_count_is_known_before_setup_for_conditional_models(tmp_path):
+    from tests.data.image_folders import write_images
+
+    for name in ("cat", "dog", "eel"):
+        write_images(tmp_path / "classes" / name, count=2, size=8, seed=1)
+    write_images(tmp_path / "flat", count=2, size=8)
+    assert ImageFolderDataModule(str(tmp_path / "classes")).num_classes == 3  # the CLI links it when building
+    assert ImageFolderDataModule(str(tmp_path / "flat")).num_classes is None
+    assert ImageFolderDataModule(str(tmp_path / "missing")).num_classes is None  # setup names the problem

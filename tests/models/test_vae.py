@@ -18,7 +18,7 @@ def test_learns_digits_encodes_decodes_and_scores_anomalies():
 def test_kl_term_matches_the_closed_form_for_a_known_posterior():
     model = VAE(latent_dim=2)
     mean, log_var = torch.tensor([[1.0, -2.0]]), torch.tensor([[0.0, math.log(4.0)]])
-    model.posterior = lambda images: (mean, log_var)
+    model.posterior = lambda images, labels=None: (mean, log_var)
     _, kl, _ = model.elbo_terms(torch.rand(1, 1, 28, 28), sample_latent=False)
     # KL(N(mu, s^2) || N(0, 1)) = 0.5 * (mu^2 + s^2 - 1 - log s^2), summed over dimensions.
     expected = 0.5 * (1 + 1 - 1 - 0) + 0.5 * (4 + 4 - 1 - math.log(4.0))

@@ -58,6 +58,11 @@ class ImageFiles(Dataset):
         return image.clamp_(0.0, 1.0)
 
 
+def class_folders(root: Path, files: list[Path]) -> list[str]:
+    """The sorted names of the sub-folders of ``root`` that hold images: the classes, as ImageFolder reads them."""
+    return sorted({path.relative_to(root).parts[0] for path in files if len(path.relative_to(root).parts) > 1})
+
+
 class ImageFolderDataModule(ImageDataModule):
     """Images from a folder (optionally one sub-folder per class), resized to ``image_size``."""
 
@@ -124,10 +129,8 @@ class ImageFolderDataModule(ImageDataModule):
                 check_image_files(files)  # a broken header fails here, by name, not inside a worker
             except ZooError as error:
                 raise ZooError(f"{error}; {SKIP_BROKEN_HINT}") from error
-        top_folders = [path.relative_to(root).parts[0] for path in files if len(path.relative_to(root).parts) > 1]
-        self.class_names = sorted(set(top_folders))
+        self.class_names = class_folders(root, files)
         if self.class_names:
-            self.num_classes = len(self.class_names)
             index_of = {name: index for index, name in enumerate(self.class_names)}
             labels = [index_of.get(path.relative_to(root).parts[0], 0) for path in files]
         else:
@@ -141,6 +144,18 @@ class ImageFolderDataModule(ImageDataModule):
             raise ZooError(f"normal_classes {self.normal_classes}: {root} has no class sub-folders (classes found: "
                            "none); put each class's images in root/<class>/")
         self.keep_normal_classes(self.class_names)
+
+    @property
+    def num_classes(self) -> int | None:
+        """One class per sub-folder, None without sub-folders; known before ``setup`` (the CLI links it into
+        conditional models when it builds them), from the folder's listing."""
+        if self.dataset is None:
+            root = Path(self.root).expanduser()
+            try:
+                return len(class_folders(root, list_image_files(root, recursive=True))) or None
+            except ZooError:  # a missing or broken folder: setup reports it, with its hint
+                return None
+        return len(self.class_names) or None
 
     def _split(self, n: int) -> list[list[int]]:
         if n < 3:  # too few to hold any out: every split sees every image

@@ -191,6 +191,40 @@ def compute_fid(
     return float(distances.compute()["fid"])
 
 
+@torch.no_grad()
+def per_class_fid(
+    models: dict[str, nn.Module],
+    real_images: torch.Tensor,
+    real_labels: torch.Tensor,
+    per_class: int = 500,
+    feature: str | nn.Module = "auto",
+    seed: int = 0,
+    batch_size: int = 250,
+) -> dict[str, dict[int, float]]:
+    """FID of each class-conditional model's images of class k against the real images of class k.
+
+    The real statistics of each class are extracted once and shared by every model (the distances
+    keep them across :meth:`FeatureDistances.reset_fake`); each model draws ``per_class`` images of
+    every class from a generator seeded with ``seed``. Returns ``{model name: {class: FID}}``.
+    """
+    if isinstance(feature, str):
+        feature = build_feature_extractor(feature, tuple(real_images.shape[1:]))
+    results: dict[str, dict[int, float]] = {name: {} for name in models}
+    for label in sorted(set(real_labels.tolist())):
+        distances = FeatureDistances(feature, kid_subset_size=None).to(real_images.device)
+        for real_batch in real_images[real_labels == label].split(batch_size):
+            distances.update(real_batch, real=True)
+        for name, model in models.items():
+            distances.reset_fake()
+            rng = torch.Generator().manual_seed(seed)
+            for start in range(0, per_class, batch_size):
+                size = min(batch_size, per_class - start)
+                fakes = model.sample(size, generator=rng, labels=torch.full((size,), label, dtype=torch.long))
+                distances.update(fakes.to(real_images.device), real=False)
+            results[name][label] = float(distances.compute()["fid"])
+    return results
+
+
 class FIDCallback(L.Callback):
     """Log ``val/fid`` (and ``val/kid``) during validation of every generative or translation model.
 

@@ -12,6 +12,12 @@ Any size whose sides halve to 7 or less works without resizing: 64x64 starts fro
 paper's four stages), 32x32 from 4x4, 28x28 (MNIST) from 7x7; 1 or 3 channels
 (:func:`zoo.nn.gan_nets.dcgan_layout`).
 
+Class-conditional (``conditional=True``, num_classes linked from the data): the generator takes
+a label embedding concatenated to the noise (Mirza & Osindero, "Conditional Generative Adversarial
+Nets", 2014, arXiv:1411.1784) and the discriminator scores with a class projection (Miyato &
+Koyama, "cGANs with Projection Discriminator", ICLR 2018, arXiv:1802.05637); each training batch
+generates fakes of the real batch's classes. ``sample(n, labels=...)`` draws chosen classes.
+
 Uses: new images from noise (``sample``); the CLI attaches FID and sample grids by that interface.
 """
 
@@ -20,10 +26,16 @@ from __future__ import annotations
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
+from zoo.conditioning import conditional_classes
 from zoo.errors import check_positive
 from zoo.manual_optimization import save_loadable_hyperparameters
 from zoo.models.latent_gan import NonSaturatingGAN
-from zoo.nn.gan_nets import DCGANDiscriminator, DCGANGenerator
+from zoo.nn.gan_nets import (
+    ConditionalDCGANGenerator,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    ProjectionDCGANDiscriminator,
+)
 from zoo.nn.layers import init_normal_weights
 
 
@@ -49,6 +61,8 @@ class DCGAN(NonSaturatingGAN):
         optimizer_d: OptimizerCallable | None = None,
         scheduler_g: LRSchedulerCallable | None = None,
         scheduler_d: LRSchedulerCallable | None = None,
+        conditional: bool = False,
+        num_classes: int = 0,
     ) -> None:
         """
         Args:
@@ -64,14 +78,23 @@ class DCGAN(NonSaturatingGAN):
             optimizer_d: discriminator optimizer; None means the same Adam.
             scheduler_g: optional learning-rate scheduler of the generator, stepped once per epoch.
             scheduler_d: optional learning-rate scheduler of the discriminator, stepped once per epoch.
+            conditional: class-conditional generator and projection discriminator; needs labelled data.
+            num_classes: how many classes; the CLI links it from the data (used only when conditional).
         """
         check_positive(image_shape=image_shape, latent_dim=latent_dim, generator_features=generator_features,
                        discriminator_features=discriminator_features)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         super().__init__(image_shape, latent_dim, optimizer_g, optimizer_d, scheduler_g, scheduler_d, memory_format)
         save_loadable_hyperparameters(self)
-        self.generator = DCGANGenerator(latent_dim, self.image_shape, generator_features)
-        self.discriminator = DCGANDiscriminator(self.image_shape, discriminator_features, norm="batch")
+        classes = conditional_classes("dcgan", conditional, num_classes)
+        if classes:
+            self.num_classes = classes  # the ConditionalGeneration interface; absent on an unconditional DCGAN
+            self.generator = ConditionalDCGANGenerator(latent_dim, self.image_shape, generator_features, classes)
+            self.discriminator = ProjectionDCGANDiscriminator(self.image_shape, discriminator_features, "batch",
+                                                              classes)
+        else:
+            self.generator = DCGANGenerator(latent_dim, self.image_shape, generator_features)
+            self.discriminator = DCGANDiscriminator(self.image_shape, discriminator_features, norm="batch")
         init_normal_weights(self.generator)
         init_normal_weights(self.discriminator)
         self.to(memory_format=self.memory_format)

@@ -22,6 +22,7 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
+from zoo.conditioning import batch_labels, load_class_names, network_labels, sample_labels, save_class_names
 from zoo.losses import bce_discriminator_loss, bce_generator_loss
 from zoo.manual_optimization import (
     catch_up_lr_schedulers,
@@ -56,13 +57,35 @@ class LatentGAN(L.LightningModule):
         self.scheduler_g, self.scheduler_d = scheduler_g, scheduler_d
 
     # -- task interface: generation (self.generator is the subclass's network)
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] for latents of shape (N, latent_dim)."""
-        return tanh_to_unit(self.generator(latents))
+    def forward(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1] for latents of shape (N, latent_dim) (and their (N,) labels, when conditional)."""
+        return tanh_to_unit(self.generator(latents, *self._conditions(labels)))
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images in [0, 1], shape (n, *image_shape); a seeded ``generator`` (a torch RNG) repeats them anywhere."""
-        return sample_images(self.generator, n, self.latent_dim, self.device, rng=generator)
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` images in [0, 1], shape (n, *image_shape); a seeded ``generator`` (a torch RNG) repeats them anywhere.
+
+        A class-conditional model takes ``labels`` (n,); None draws them uniformly (from ``generator``).
+        """
+        return sample_images(self.generator, n, self.latent_dim, self.device, rng=generator,
+                             labels=sample_labels(self, n, labels, generator))
+
+    # -- class conditioning: a subclass that builds label-taking networks sets self.num_classes
+    @property
+    def conditional(self) -> bool:
+        return hasattr(self, "num_classes")
+
+    def _conditions(self, labels: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        return network_labels(self, labels)
+
+    def _batch_conditions(self, batch) -> tuple[torch.Tensor, ...]:
+        return (batch_labels(batch, self.num_classes),) if self.conditional else ()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        save_class_names(self, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        load_class_names(self, checkpoint)
 
     # -- training
     def _latents(self, batch_size: int) -> torch.Tensor:
@@ -98,20 +121,23 @@ class NonSaturatingGAN(LatentGAN):
 
     def training_step(self, batch, batch_idx: int) -> None:
         real_images = self._to_tanh_range(batch[0])
+        # Class-conditional: fakes of the real batch's classes, each image judged with its label.
+        labels = self._batch_conditions(batch)
         # In configure_optimizers' order: optimizer_g steps self.generator, optimizer_d self.discriminator.
         optimizer_g, optimizer_d = self.optimizers()
-        fake_images = self.generator(self._latents(real_images.shape[0]))
+        fake_images = self.generator(self._latents(real_images.shape[0]), *labels)
 
         # Discriminator: real -> 1, fake -> 0. Detached fakes keep this update off the generator.
         with self.toggled_optimizer(optimizer_d):
-            d_loss = bce_discriminator_loss(self.discriminator(real_images), self.discriminator(fake_images.detach()))
+            d_loss = bce_discriminator_loss(self.discriminator(real_images, *labels),
+                                            self.discriminator(fake_images.detach(), *labels))
             optimizer_d.zero_grad()
             self.manual_backward(d_loss)
             step_uncounted(self, optimizer_d)  # the step budget counts generator updates
 
         # Generator: the same fakes, judged by the updated discriminator (whose parameters are frozen here).
         with self.toggled_optimizer(optimizer_g):
-            g_loss = bce_generator_loss(self.discriminator(fake_images))
+            g_loss = bce_generator_loss(self.discriminator(fake_images, *labels))
             optimizer_g.zero_grad()
             self.manual_backward(g_loss)
             optimizer_g.step()
@@ -121,8 +147,9 @@ class NonSaturatingGAN(LatentGAN):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         real_images = self._to_tanh_range(batch[0])
-        real_logits = self.discriminator(real_images)
-        fake_logits = self.discriminator(self.generator(self._latents(real_images.shape[0])))
+        labels = self._batch_conditions(batch)
+        real_logits = self.discriminator(real_images, *labels)
+        fake_logits = self.discriminator(self.generator(self._latents(real_images.shape[0]), *labels), *labels)
         # D(x) and D(G(z)) as probabilities: both drift to 0.5 as the generator catches up.
         self.eval_means.log(self, "val", len(real_images),
                             d_real=torch.sigmoid(real_logits.float()).mean(),

@@ -5,6 +5,11 @@ beta weighting from Higgins et al., "beta-VAE", ICLR 2017. Gaussian encoder
 q(z|x) = N(mu, sigma^2) with the reparameterization trick, Bernoulli decoder
 p(x|z) on pixels in [0, 1], loss = negative ELBO = reconstruction + beta * KL.
 
+Conditional (``conditional=True``, num_classes linked from the data): Sohn, Lee & Yan, "Learning
+Structured Output Representation using Deep Conditional Generative Models", NeurIPS 2015 -- the
+one-hot label is appended to the encoder's input features and to the latent the decoder reads,
+so q(z|x, y) and p(x|z, y); ``sample(n, labels=...)`` draws images of chosen classes.
+
 Uses: image generation (``sample``), latent features (``encode`` returns the mean),
 anomaly detection (``anomaly_score`` = negative ELBO, in nats per image), and the model's
 likelihood of images (``log_likelihood``: the importance-weighted bound of Burda, Grosse &
@@ -21,6 +26,15 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from zoo.conditioning import (
+    batch_labels,
+    conditional_classes,
+    load_class_names,
+    network_labels,
+    one_hot,
+    sample_labels,
+    save_class_names,
+)
 from zoo.errors import check_non_negative, check_positive
 from zoo.metrics.means import EvaluationMeans
 from zoo.metrics.reconstruction import ReconstructionMetrics
@@ -44,6 +58,8 @@ class VAE(L.LightningModule):
         beta: float = 1.0,
         lr: float = 1e-3,
         score: Literal["elbo", "mse", "bce"] = "elbo",
+        conditional: bool = False,
+        num_classes: int = 0,
     ) -> None:
         """
         Args:
@@ -56,6 +72,8 @@ class VAE(L.LightningModule):
             score: what ``anomaly_score`` measures: "elbo" (negative ELBO, nats per image), "mse" (mean
                 squared error of the reconstruction at the posterior mean) or "bce" (its reconstruction
                 term alone); see docs/uses/anomaly_detection.md for which ranks digits better.
+            conditional: condition encoder and decoder on the class label (Sohn et al. 2015); needs labelled data.
+            num_classes: how many classes; the CLI links it from the data (used only when conditional).
         """
         check_positive(image_shape=image_shape, latent_dim=latent_dim, hidden_dims=hidden_dims, lr=lr)
         check_non_negative(beta=beta)
@@ -64,49 +82,80 @@ class VAE(L.LightningModule):
         hidden = DEFAULT_HIDDEN[architecture] if hidden_dims is None else list(hidden_dims)
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
-        self.encoder = build_encoder(architecture, self.image_shape, hidden, 2 * latent_dim)
-        self.decoder = build_decoder(architecture, self.image_shape, hidden, latent_dim)
+        classes = conditional_classes("vae", conditional, num_classes)
+        if classes:
+            self.num_classes = classes  # the ConditionalGeneration interface; absent on an unconditional VAE
+        self.encoder = build_encoder(architecture, self.image_shape, hidden, 2 * latent_dim, classes)
+        self.decoder = build_decoder(architecture, self.image_shape, hidden, latent_dim + classes)
         self.metrics = ReconstructionMetrics()
         self.eval_means = EvaluationMeans("loss", "kl", "elbo", prog_bar=("loss",))
 
-    def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of q(z|x)."""
-        mean, log_var = self.encoder(images).float().chunk(2, dim=1)
+    @property
+    def conditional(self) -> bool:
+        return hasattr(self, "num_classes")
+
+    def _condition(self, labels: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """The encoder's and decoder's extra input: the one-hot label when conditional, nothing otherwise."""
+        return tuple(one_hot(given, self.num_classes) for given in network_labels(self, labels))
+
+    def posterior(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x) (q(z|x, y) when conditional)."""
+        mean, log_var = self.encoder(images, *self._condition(labels)).float().chunk(2, dim=1)
         # Clamped so exp() cannot overflow early in training or under reduced precision.
         return mean, log_var.clamp(-30.0, 20.0)
 
-    def elbo_terms(self, images: torch.Tensor, sample_latent: bool = True):
+    def elbo_terms(self, images: torch.Tensor, sample_latent: bool = True, labels: torch.Tensor | None = None):
         """Per-image reconstruction NLL and KL (nats), and the decoder's logits."""
-        mean, log_var = self.posterior(images)
+        mean, log_var = self.posterior(images, labels)
         latents = mean + torch.randn_like(mean) * (0.5 * log_var).exp() if sample_latent else mean
-        logits = self.decoder(latents)
+        logits = self.decoder(self._with_label(latents, labels))
         reconstruction = F.binary_cross_entropy_with_logits(logits.float(), images.float(), reduction="none")
         reconstruction = reconstruction.flatten(1).sum(1)
         kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(1)
         return reconstruction, kl, logits
 
+    def _with_label(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        condition = self._condition(labels)
+        return torch.cat([latents, condition[0].to(latents.dtype)], dim=1) if condition else latents
+
     # -- task interfaces: reconstruction and generation
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """The posterior mean, shape (N, latent_dim): the usual latent features."""
-        return self.posterior(images)[0]
+    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The posterior mean, shape (N, latent_dim): the usual latent features (a conditional VAE needs labels)."""
+        return self.posterior(images, labels)[0]
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] (the Bernoulli means), shape (N, *image_shape)."""
-        return torch.sigmoid(self.decoder(latents))
+    def decode(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1] (the Bernoulli means), shape (N, *image_shape) (a conditional VAE needs labels)."""
+        return torch.sigmoid(self.decoder(self._with_label(latents, labels)))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(images))
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(images, labels), labels)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images decoded from the prior N(0, I); pass a seeded CPU ``generator`` to repeat them."""
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` images decoded from the prior N(0, I); pass a seeded CPU ``generator`` to repeat them.
+
+        Conditional: ``labels`` (n,) picks each image's class; None draws them uniformly (from ``generator``).
+        """
         latents = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return self.decode(latents).float()
+        return self.decode(latents, sample_labels(self, n, labels, generator)).float()
 
     @torch.no_grad()
-    def anomaly_score(self, images: torch.Tensor) -> torch.Tensor:
-        """Per image, at the posterior mean so the score is deterministic: negative ELBO (nats), or per ``score``."""
-        reconstruction, kl, logits = self.elbo_terms(images, sample_latent=False)
+    def anomaly_score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Per image, at the posterior mean so the score is deterministic: negative ELBO (nats), or per ``score``.
+
+        Conditional without ``labels``: the class is marginalised, -log sum_y p(y) exp(ELBO(x, y)) with a
+        uniform p(y) for "elbo", the best-fitting class for "mse" and "bce".
+        """
+        if self.conditional and labels is None:
+            per_class = torch.stack([
+                self.anomaly_score(images, torch.full((len(images),), label, device=images.device, dtype=torch.long))
+                for label in range(self.num_classes)
+            ], dim=1)
+            if self.hparams.get("score", "elbo") == "elbo":
+                return math.log(self.num_classes) - torch.logsumexp(-per_class, dim=1)
+            return per_class.min(dim=1).values
+        reconstruction, kl, logits = self.elbo_terms(images, sample_latent=False, labels=labels)
         score = self.hparams.get("score", "elbo")
         if score == "mse":
             return (torch.sigmoid(logits.float()) - images.float()).pow(2).flatten(1).mean(1)
@@ -139,8 +188,10 @@ class VAE(L.LightningModule):
         return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(samples)
 
     # -- training
-    def _step(self, images: torch.Tensor, stage: str) -> torch.Tensor:
-        reconstruction, kl, logits = self.elbo_terms(images)
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        images = batch[0]
+        labels = batch_labels(batch, self.num_classes) if self.conditional else None
+        reconstruction, kl, logits = self.elbo_terms(images, labels=labels)
         loss = (reconstruction + self.hparams.beta * kl).mean()
         if stage == "train":
             self.log("train/loss", loss, on_step=True, on_epoch=True)
@@ -151,16 +202,22 @@ class VAE(L.LightningModule):
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch[0], "train")
+        return self._step(batch, "train")
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch[0], "val")
+        self._step(batch, "val")
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch[0], "test")
+        self._step(batch, "test")
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self.encode(batch[0])
+        return self.encode(batch[0], batch_labels(batch, self.num_classes) if self.conditional else None)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        save_class_names(self, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        load_class_names(self, checkpoint)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)

@@ -29,13 +29,21 @@ def mlp(dims: list[int], final_activation: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class DenseEncoder(nn.Module):
-    def __init__(self, image_shape: tuple[int, int, int], hidden_dims: list[int], out_features: int) -> None:
-        super().__init__()
-        self.net = mlp([math.prod(image_shape), *hidden_dims, out_features])
+def with_condition(features: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    """``features`` (N, F) with a condition (N, K) appended, as in Sohn et al. 2015's conditional VAE."""
+    return features if condition is None else torch.cat([features, condition.to(features.dtype)], dim=1)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images.flatten(1))
+
+class DenseEncoder(nn.Module):
+    """Pixels (and ``condition_features`` more inputs, e.g. a one-hot label) -> hidden widths -> ``out_features``."""
+
+    def __init__(self, image_shape: tuple[int, int, int], hidden_dims: list[int], out_features: int,
+                 condition_features: int = 0) -> None:
+        super().__init__()
+        self.net = mlp([math.prod(image_shape) + condition_features, *hidden_dims, out_features])
+
+    def forward(self, images: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(with_condition(images.flatten(1), condition))
 
 
 class DenseDecoder(nn.Module):
@@ -51,7 +59,8 @@ class DenseDecoder(nn.Module):
 class ConvEncoder(nn.Module):
     """Stride-2 convolutions (one per entry of ``channels``), then a linear map to ``out_features``."""
 
-    def __init__(self, image_shape: tuple[int, int, int], channels: list[int], out_features: int) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], channels: list[int], out_features: int,
+                 condition_features: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         fan_in = image_shape[0]
@@ -61,10 +70,11 @@ class ConvEncoder(nn.Module):
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
             self.feature_shape = tuple(self.features(torch.zeros(1, *image_shape)).shape[1:])
-        self.head = nn.Linear(math.prod(self.feature_shape), out_features)
+        # A condition (one-hot label) joins the convolutional features, where the image is already summarised.
+        self.head = nn.Linear(math.prod(self.feature_shape) + condition_features, out_features)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images).flatten(1))
+    def forward(self, images: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(with_condition(self.features(images).flatten(1), condition))
 
 
 class ConvDecoder(nn.Module):
@@ -91,15 +101,15 @@ class ConvDecoder(nn.Module):
 
 
 def build_encoder(architecture: Architecture, image_shape: tuple[int, int, int], hidden_dims: list[int],
-                  out_features: int) -> nn.Module:
+                  out_features: int, condition_features: int = 0) -> nn.Module:
     if architecture == "conv":
         halvings = len(hidden_dims)
         if min(image_shape[1:]) < 2**halvings:  # a feature map of 0 pixels fails later, deep inside conv2d
             raise ZooError(f"the conv architecture halves images once per hidden_dims entry ({halvings}): sides must "
                            f"be at least {2**halvings} px, got {image_shape[1]}x{image_shape[2]}; use fewer "
                            "hidden_dims or larger images")
-        return ConvEncoder(image_shape, hidden_dims, out_features)
-    return DenseEncoder(image_shape, hidden_dims, out_features)
+        return ConvEncoder(image_shape, hidden_dims, out_features, condition_features)
+    return DenseEncoder(image_shape, hidden_dims, out_features, condition_features)
 
 
 def build_decoder(architecture: Architecture, image_shape: tuple[int, int, int], hidden_dims: list[int],

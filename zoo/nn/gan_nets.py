@@ -26,8 +26,9 @@ from zoo.errors import ZooError
 # Plugins written against earlier zoos import these from here; they live in zoo.nn.layers.
 from zoo.nn.layers import Norm, conv_bias, latent_noise, norm_layer, sample_images, tanh_to_unit, unit_to_tanh
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "dcgan_layout",
-           "latent_noise", "sample_images", "tanh_to_unit", "unit_to_tanh"]
+__all__ = ["ConditionalDCGANGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
+           "ProjectionDCGANDiscriminator", "dcgan_layout", "latent_noise", "sample_images", "tanh_to_unit",
+           "unit_to_tanh"]
 
 # ---------------------------------------------------------------- MLP pair (the classic GAN)
 
@@ -145,3 +146,42 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images).flatten()
+
+
+# ---------------------------------------------------------------- class-conditional DCGAN pair
+
+
+class ConditionalDCGANGenerator(DCGANGenerator):
+    """The DCGAN generator fed ``[z, embed(y)]``: a learned label embedding concatenated to the noise.
+
+    Mirza & Osindero, "Conditional Generative Adversarial Nets", 2014 (arXiv:1411.1784), with the
+    one-hot label replaced by its (equivalent, linear) embedding of ``latent_dim`` values.
+    """
+
+    def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], features: int, num_classes: int) -> None:
+        super().__init__(2 * latent_dim, image_shape, features)
+        self.class_embedding = nn.Embedding(num_classes, latent_dim)
+
+    def forward(self, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return super().forward(torch.cat([latents, self.class_embedding(labels).to(latents.dtype)], dim=1))
+
+
+class ProjectionDCGANDiscriminator(DCGANDiscriminator):
+    """The DCGAN discriminator with a class projection: D(x, y) = psi(phi(x)) + <embed(y), sum_pool(phi(x))>.
+
+    Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018 (arXiv:1802.05637), eq. 3:
+    phi is every layer but the last, psi the last (the unconditional score), and the label's
+    embedding is matched against the features summed over space.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], features: int, norm: Norm, num_classes: int) -> None:
+        super().__init__(image_shape, features, norm)
+        self.class_embedding = nn.Embedding(num_classes, self.net[-1].in_channels)
+        # On the scale of psi's N(0, 0.02) weights: nn.Embedding's N(0, 1) would let the projection, a sum over
+        # every feature, swamp the score (logits in the hundreds) before training starts.
+        nn.init.normal_(self.class_embedding.weight, 0.0, 0.02)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        features = self.net[:-1](images)
+        projection = (self.class_embedding(labels).to(features.dtype) * features.sum(dim=(2, 3))).sum(dim=1)
+        return self.net[-1](features).flatten() + projection

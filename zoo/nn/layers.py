@@ -81,7 +81,7 @@ def latent_noise(batch_size: int, latent_dim: int, device: torch.device | str, r
 
 @torch.no_grad()
 def sample_images(generator: nn.Module, n: int, latent_dim: int, device: torch.device,
-                  rng: torch.Generator | None = None) -> torch.Tensor:
+                  rng: torch.Generator | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
     """``n`` images in [0, 1] from a tanh ``generator`` network; a seeded ``rng`` repeats them on any device.
 
     The network runs in eval mode, so batch norm uses its running statistics: sampling has no
@@ -91,6 +91,7 @@ def sample_images(generator: nn.Module, n: int, latent_dim: int, device: torch.d
     was_training = generator.training
     generator.eval()
     try:
-        return tanh_to_unit(generator(latents.to(device)))
+        conditions = () if labels is None else (labels.to(device),)  # a class-conditional generator's labels
+        return tanh_to_unit(generator(latents.to(device), *conditions))
     finally:
         generator.train(was_training)
