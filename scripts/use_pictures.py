@@ -8,7 +8,8 @@ per command, in ``runs/use_pictures/``), and its picture is copied to ``docs/use
     interpolation       zoo fit vae, zoo sample --interpolate
     reduction           the same vae, zoo encode --out latents.png
 
-The budgets are the ones the pages print, so a page's picture is what its commands give.
+The budgets are the ones the pages print, so a page's picture is what its commands give; the
+reduction picture reuses the interpolation recipe's 15-epoch VAE, as its caption says.
 """
 
 from __future__ import annotations
