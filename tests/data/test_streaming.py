@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,23 @@ def test_a_one_process_run_resumes_mid_epoch_on_two_processes_without_repeating_
     assert len(seen_first) == 1500 and len(seen_after["rank0"]) == len(seen_after["rank1"]) == 1250
     after = seen_after["rank0"] + seen_after["rank1"]
     assert len(set(after)) == 2500 and not set(seen_first) & set(after)
+
+
+def test_a_resume_that_changes_the_global_batch_warns_with_the_batch_size_that_would_be_exact(tmp_path,
+                                                                                            prepared_digits):
+    """A checkpoint of 2 processes x 250 images resumed on 1 process: 250 repeats images, 500 is exact."""
+    def training_loader(batch_size: int):
+        data = StreamingDataModule(str(prepared_digits), batch_size=batch_size, num_workers=0)
+        data.setup("fit")
+        return data.train_dataloader()
+
+    saved = training_loader(250)
+    next(iter(saved))
+    state = saved.state_dict()
+    state["dataset"]["world_size"] = 2  # as written by each of two DDP processes of 250 images
+    with pytest.warns(UserWarning, match=r"global batch of 250 images \(250 x 1 processes\) where the checkpoint had "
+                                         r"500: images of this epoch will repeat; .*use --data.batch_size 500"):
+        training_loader(250).load_state_dict(state)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*global batch")
+        training_loader(500).load_state_dict(state)
