@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchvision.utils import make_grid
 
 from tests.conftest import FAST_TRAINER, run_zoo
+from zoo.callbacks import SampleGridCallback
 from zoo.data.folder import ImageFolderDataModule
 from zoo.errors import ZooError
 from zoo.interfaces import ConditionalGeneration, registered_with
@@ -106,3 +108,14 @@ def test_projection_discriminator_starts_on_the_scale_of_the_unconditional_one()
     images, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8)
     logits = model.discriminator(images, labels)
     assert logits.shape == (8,) and logits.abs().max() < 5  # an N(0, 1) embedding gave logits in the hundreds
+
+
+def test_training_grid_of_a_conditional_model_has_one_row_per_class():
+    model = VAE(conditional=True, num_classes=10)
+    grid = SampleGridCallback(num_samples=20, seed=3).sample_grid(model)
+    assert grid.shape == (3, 10 * (28 + 2) + 2, 2 * (28 + 2) + 2)  # 10 rows (classes) of 2 images, 2 px padding
+    by_class = model.sample(20, generator=torch.Generator().manual_seed(3),
+                            labels=torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]))
+    assert torch.equal(grid, make_grid(by_class.clamp(0, 1), nrow=2, padding=2))
+    unconditional = SampleGridCallback(num_samples=20).sample_grid(VAE())
+    assert unconditional.shape == (3, 4 * 30 + 2, 5 * 30 + 2)  # a square-ish grid, as before

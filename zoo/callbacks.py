@@ -32,7 +32,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torchvision.utils import make_grid, save_image
 
 from zoo.errors import ZooError
-from zoo.interfaces import AnomalyScoring, Encoding, Generation, Reconstruction, Translation, TranslationGrid
+from zoo.interfaces import (AnomalyScoring, ConditionalGeneration, Encoding, Generation, Reconstruction, Translation,
+                            TranslationGrid)
 
 
 def log_grid(trainer: L.Trainer, key: str, grid: torch.Tensor) -> None:
@@ -86,10 +87,21 @@ class SampleGridCallback(L.Callback):
         self.key = key
 
     def sample_grid(self, model: L.LightningModule) -> torch.Tensor:
-        """The grid as a float image (3, H, W) in [0, 1], from this callback's fixed noise."""
+        """The grid as a float image (3, H, W) in [0, 1], from this callback's fixed noise.
+
+        A conditional model (``num_classes`` > 0) gets one row per class, ``num_samples // num_classes``
+        images each (at least one), so a class the model has not learnt shows as a bad row.
+        """
         # A CPU generator: the same noise whatever device the model is on.
-        images = model.sample(self.num_samples, generator=torch.Generator().manual_seed(self.seed))
-        nrow = math.ceil(math.sqrt(self.num_samples))
+        rng = torch.Generator().manual_seed(self.seed)
+        num_classes = getattr(model, "num_classes", 0) if isinstance(model, ConditionalGeneration) else 0
+        if num_classes:
+            nrow = max(1, self.num_samples // num_classes)
+            labels = torch.arange(num_classes).repeat_interleave(nrow)
+            images = model.sample(len(labels), generator=rng, labels=labels)
+        else:
+            images = model.sample(self.num_samples, generator=rng)
+            nrow = math.ceil(math.sqrt(self.num_samples))
         return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
