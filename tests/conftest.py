@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -106,16 +107,18 @@ def trained_runs(tmp_path_factory):
     shared = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
 
     def trained(name: str, args: list[str] | None = None) -> Path:
+        args = SHARED_FITS[name] if args is None else args
         root = shared / "trained-runs" / name
         root.parent.mkdir(exist_ok=True)
         with filelock.FileLock(f"{root}.lock"):
-            if not (root / "trained").exists():
+            if not (root / "args.json").exists():
                 shutil.rmtree(root, ignore_errors=True)  # what a failed attempt left
                 root.mkdir()
                 with pytest.MonkeyPatch.context() as monkeypatch:
                     isolate(root.parent / f"{name}-home", monkeypatch)
-                    run_zoo(SHARED_FITS[name] if args is None else args, cwd=root)
-                (root / "trained").touch()
+                    run_zoo(args, cwd=root)
+                (root / "args.json").write_text(json.dumps(args))
+        assert json.loads((root / "args.json").read_text()) == args, f"two different shared runs named {name!r}"
         return root
 
     return trained
