@@ -1,12 +1,15 @@
-"""Shared test set-up: a clean home, offline W&B, and a helper that runs the real CLI."""
+"""Shared test set-up: a clean home, offline W&B, helpers that run the CLI, and trained runs the suite shares."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import filelock
 import pytest
 import torch
 
@@ -20,7 +23,10 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
     """Keep caches and W&B files out of the user's home; nothing may download."""
-    home = tmp_path_factory.mktemp("home")
+    isolate(tmp_path_factory.mktemp("home"), monkeypatch)
+
+
+def isolate(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for variable in ("TORCH_HOME", "WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR",
                      "MPLCONFIGDIR"):
         monkeypatch.setenv(variable, str(home / variable.lower()))
@@ -58,3 +64,79 @@ FAST_TRAINER = [
     "--trainer.enable_model_summary", "false",
     "--trainer.num_sanity_val_steps", "0",
 ]
+
+
+def zoo_in_process(args: list[str], cwd: Path, capsys) -> subprocess.CompletedProcess:
+    """``zoo ARGS`` through the console script's own ``main()``, in this process: no start-up of its own.
+
+    What it printed and its exit status come back as ``run_zoo`` gives them, so a test reads the same either way;
+    an error that ``main`` does not turn into a ``zoo: error:`` line propagates (a subprocess would exit 1).
+    """
+    from zoo.cli import main
+
+    capsys.readouterr()  # only what this command prints
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        main(list(args))
+        returncode = 0
+    except SystemExit as exit_status:
+        returncode = exit_status.code if isinstance(exit_status.code, int) else (0 if exit_status.code is None else 1)
+    finally:
+        os.chdir(previous)
+    printed = capsys.readouterr()
+    return subprocess.CompletedProcess(["zoo", *args], returncode, printed.out, printed.err)
+
+
+# The trained runs that several files put to work (sample, encode, score, export, a second run, a resume). Each is
+# trained once per `pytest` command: the first worker to need it trains it under a lock in the folder all xdist
+# workers share, the others wait for it and reuse it. A test must not change one: copy it first (`copy_run`).
+SHARED_FITS = {
+    "autoencoder": ["fit", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER, "--fid.every_n_epochs", "0"],
+    "vae": ["fit", "--model", "vae", "--data", "digits", *FAST_TRAINER, "--fid.every_n_epochs", "0"],
+}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory):
+    """``trained_runs(name, args)``: the folder (holding ``runs/MODEL/version_0``) where ``zoo ARGS`` ran.
+
+    ``args`` defaults to ``SHARED_FITS[name]``; a file's own shared run names itself and gives its ``args``.
+    """
+    basetemp = tmp_path_factory.getbasetemp()
+    shared = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+
+    def trained(name: str, args: list[str] | None = None) -> Path:
+        args = SHARED_FITS[name] if args is None else args
+        root = shared / "trained-runs" / name
+        root.parent.mkdir(exist_ok=True)
+        with filelock.FileLock(f"{root}.lock"):
+            if not (root / "args.json").exists():
+                shutil.rmtree(root, ignore_errors=True)  # what a failed attempt left
+                root.mkdir()
+                with pytest.MonkeyPatch.context() as monkeypatch:
+                    isolate(root.parent / f"{name}-home", monkeypatch)
+                    run_zoo(args, cwd=root)
+                (root / "args.json").write_text(json.dumps(args))
+        assert json.loads((root / "args.json").read_text()) == args, f"two different shared runs named {name!r}"
+        return root
+
+    return trained
+
+
+@pytest.fixture(scope="session")
+def trained_autoencoder(trained_runs) -> Path:
+    """``last.ckpt`` of an autoencoder trained 4 steps on the digits by ``zoo fit`` (shared: read, never write)."""
+    return trained_runs("autoencoder") / "runs" / "autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def trained_vae(trained_runs) -> Path:
+    """``last.ckpt`` of a VAE trained 4 steps on the digits by ``zoo fit`` (shared: read, never write)."""
+    return trained_runs("vae") / "runs" / "vae" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+def copy_run(trained_root: Path, destination: Path) -> Path:
+    """A shared run's ``runs/`` copied to ``destination``, for a test that trains on (a second run, a resume)."""
+    shutil.copytree(trained_root / "runs", destination / "runs", dirs_exist_ok=True)
+    return destination / "runs"

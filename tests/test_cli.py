@@ -6,14 +6,18 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import FAST_TRAINER, REPO, run_zoo
+from tests.conftest import FAST_TRAINER, REPO, SHARED_FITS, copy_run, run_zoo, zoo_in_process
 from zoo.cli import COMMAND_SUMMARIES, COMMANDS, TRAINER_SUBCOMMANDS, main
 
 
 @pytest.mark.parametrize("model", ["autoencoder", "denoising_autoencoder", "vae"])
-def test_zoo_fit_trains_each_reconstruction_family_on_digits(model, tmp_path):
-    run_zoo(["fit", "--model", model, "--data", "digits", *FAST_TRAINER], cwd=tmp_path)
-    run_dir = tmp_path / "runs" / model / "version_0"
+def test_zoo_fit_trains_each_reconstruction_family_on_digits(model, tmp_path, trained_runs):
+    if model in SHARED_FITS:  # the same `zoo fit` the command tests use, trained once for both
+        root = trained_runs(model)
+    else:
+        root = tmp_path
+        run_zoo(["fit", "--model", model, "--data", "digits", *FAST_TRAINER], cwd=root)
+    run_dir = root / "runs" / model / "version_0"
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert tuple(checkpoint["hyper_parameters"]["image_shape"]) == (1, 28, 28)  # linked from the data
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -23,18 +27,17 @@ def test_zoo_fit_trains_each_reconstruction_family_on_digits(model, tmp_path):
     assert "val/loss" in metrics and "val/psnr" in metrics
 
 
-def test_second_run_gets_its_own_folder_instead_of_refusing(tmp_path):
-    args = ["fit", "--model", "VAE", "--data", "zoo.data.digits.DigitsDataModule", *FAST_TRAINER,
-            "--trainer.limit_train_batches", "1"]
-    run_zoo(args, cwd=tmp_path)
-    run_zoo(args, cwd=tmp_path)
+def test_second_run_gets_its_own_folder_instead_of_refusing(tmp_path, trained_runs):
+    copy_run(trained_runs("vae"), tmp_path)  # the first run: `zoo fit --model vae --data digits`
+    run_zoo(["fit", "--model", "VAE", "--data", "zoo.data.digits.DigitsDataModule", *FAST_TRAINER,
+             "--trainer.limit_train_batches", "1"], cwd=tmp_path)
     assert (tmp_path / "runs/vae/version_0/config.yaml").exists()
     assert (tmp_path / "runs/vae/version_1/config.yaml").exists()
     assert (tmp_path / "runs/vae/version_1/checkpoints/last.ckpt").exists()
 
 
-def test_a_finished_run_trains_on_from_its_last_checkpoint_for_more_epochs(tmp_path):
-    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER], cwd=tmp_path)
+def test_a_finished_run_trains_on_from_its_last_checkpoint_for_more_epochs(tmp_path, trained_runs):
+    copy_run(trained_runs("autoencoder"), tmp_path)  # `zoo fit --model autoencoder --data digits`, 4 steps
     last = tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt"
     resumed = [*FAST_TRAINER]
     resumed[resumed.index("--trainer.max_epochs") + 1] = "2"
@@ -60,6 +63,8 @@ def test_every_config_parses(config, capsys):
 
 
 def test_unknown_model_fails_in_one_line_with_close_matches(tmp_path):
+    # A real subprocess of `python -m zoo.cli`: the error lines' exit status as a shell sees it (the others run
+    # main() in-process).
     result = run_zoo(["fit", "--model", "vea", "--data", "digits"], cwd=tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("zoo: error: unknown model 'vea'; did you mean vae")
@@ -82,11 +87,11 @@ def test_bad_names_and_mismatched_data_fail_in_one_line(args, expected, capsys):
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(expected)
 
 
-def test_empty_image_folder_fails_in_one_line_naming_it(tmp_path):
+def test_empty_image_folder_fails_in_one_line_naming_it(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = run_zoo(["fit", "--model", "autoencoder", "--data", "folder", "--data.root", str(empty), *FAST_TRAINER],
-                     cwd=tmp_path, check=False)
+    result = zoo_in_process(["fit", "--model", "autoencoder", "--data", "folder", "--data.root", str(empty),
+                             *FAST_TRAINER], cwd=tmp_path, capsys=capsys)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"zoo: error: image folder {empty} holds no images" in result.stderr
@@ -120,9 +125,9 @@ def test_help_lists_every_command_and_no_arguments_is_a_usage_error(capsys):
     assert exit_status.value.code == 2 and "usage: zoo COMMAND" in capsys.readouterr().err
 
 
-def test_a_bad_value_caught_in_a_datamodule_constructor_is_one_line(tmp_path):
+def test_a_bad_value_caught_in_a_datamodule_constructor_is_one_line(tmp_path, capsys):
     # jsonargparse wraps what a class raises while it builds it; the user still gets the zoo's one line.
-    result = run_zoo(["fit", "--model", "vae", "--data", "digits", "--data.image_size", "4"], cwd=tmp_path,
-                     check=False)
+    result = zoo_in_process(["fit", "--model", "vae", "--data", "digits", "--data.image_size", "4"], cwd=tmp_path,
+                            capsys=capsys)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "zoo: error: digits image_size must be at least 8, got 4"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import FAST_TRAINER, run_zoo
+from tests.conftest import run_zoo, zoo_in_process
 
 
 def read_rows(path) -> list[dict]:
@@ -18,12 +18,9 @@ def read_rows(path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
+def checkpoints(trained_vae, trained_autoencoder):
     """A VAE (sample, encode, score) and an autoencoder (no sample), trained a few steps through the CLI."""
-    root = tmp_path_factory.mktemp("trained")
-    for model in ("vae", "autoencoder"):
-        run_zoo(["fit", "--model", model, "--data", "digits", *FAST_TRAINER, "--fid.every_n_epochs", "0"], cwd=root)
-    return {model: root / "runs" / model / "version_0" / "checkpoints" / "last.ckpt" for model in ("vae", "autoencoder")}
+    return {"vae": trained_vae, "autoencoder": trained_autoencoder}
 
 
 def test_sample_writes_a_seeded_grid_and_one_png_per_image(checkpoints, tmp_path):
@@ -83,18 +80,18 @@ def test_score_names_each_file_of_a_folder(checkpoints, tmp_path):
     assert sorted(row["file"].rsplit("/", 1)[1] for row in rows) == [f"suspect_{i}.png" for i in range(6)]
 
 
-def test_a_checkpoint_of_the_wrong_task_gets_one_clear_line(checkpoints, tmp_path):
-    result = run_zoo(["sample", "--ckpt", str(checkpoints["autoencoder"]), "-n", "4", "--out", "x.png"], cwd=tmp_path,
-                     check=False)
+def test_a_checkpoint_of_the_wrong_task_gets_one_clear_line(checkpoints, tmp_path, capsys):
+    result = zoo_in_process(["sample", "--ckpt", str(checkpoints["autoencoder"]), "-n", "4", "--out", "x.png"],
+                            cwd=tmp_path, capsys=capsys)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "zoo: error: `zoo sample` needs a model with sample(); " in result.stderr
     assert "autoencoder, a reconstruction model" in result.stderr
-    missing = run_zoo(["encode", "--ckpt", "nowhere.ckpt", "--data", "digits", "--out", "z.npy"], cwd=tmp_path,
-                      check=False)
+    missing = zoo_in_process(["encode", "--ckpt", "nowhere.ckpt", "--data", "digits", "--out", "z.npy"], cwd=tmp_path,
+                             capsys=capsys)
     assert missing.returncode == 2 and "zoo: error: checkpoint nowhere.ckpt does not exist" in missing.stderr
 
 
-def test_sample_interpolate_writes_rows_that_walk_between_latent_points(checkpoints, tmp_path):
+def test_sample_interpolate_writes_rows_that_walk_between_latent_points(checkpoints, tmp_path, capsys):
     run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "--interpolate", "--steps", "8", "-n", "4",
              "--out", "walk.png"], cwd=tmp_path)
     with Image.open(tmp_path / "walk.png") as grid:
@@ -105,8 +102,8 @@ def test_sample_interpolate_writes_rows_that_walk_between_latent_points(checkpoi
     for row in tiles:
         neighbours = np.mean([np.abs(row[step] - row[step + 1]).mean() for step in range(7)])
         assert np.abs(row[0] - row[-1]).mean() > neighbours  # a gradual walk, not 8 unrelated samples
-    refused = run_zoo(["sample", "--ckpt", str(checkpoints["autoencoder"]), "--interpolate", "--out", "x.png"],
-                      cwd=tmp_path, check=False)
+    refused = zoo_in_process(["sample", "--ckpt", str(checkpoints["autoencoder"]), "--interpolate", "--out", "x.png"],
+                             cwd=tmp_path, capsys=capsys)
     assert refused.returncode == 2 and "needs a model with sample()" in refused.stderr
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchvision.utils import make_grid
 
-from tests.conftest import FAST_TRAINER, run_zoo
+from tests.conftest import FAST_TRAINER, copy_run, run_zoo, zoo_in_process
 from zoo.callbacks import SampleGridCallback
 from zoo.data.folder import ImageFolderDataModule
 from zoo.errors import ZooError
@@ -52,17 +52,17 @@ def test_one_class_goes_into_its_own_folder(conditional_checkpoints, tmp_path):
     assert len(list((tmp_path / "aug" / "3").glob("*.png"))) == 4
 
 
-def test_class_flags_fail_in_one_line(conditional_checkpoints, tmp_path):
-    unknown = run_zoo(["sample", "--ckpt", str(conditional_checkpoints["vae"]), "--class", "eleven", "-n", "2",
-                       "--out", "aug/"], cwd=tmp_path, check=False)
+def test_class_flags_fail_in_one_line(conditional_checkpoints, tmp_path, capsys):
+    unknown = zoo_in_process(["sample", "--ckpt", str(conditional_checkpoints["vae"]), "--class", "eleven", "-n", "2",
+                              "--out", "aug/"], cwd=tmp_path, capsys=capsys)
     assert unknown.returncode != 0
     assert "no such class (classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)" in unknown.stderr.strip().splitlines()[-1]
 
 
-def test_unconditional_checkpoint_names_the_models_that_can(tmp_path):
-    run_zoo(["fit", "--model", "vae", "--data", "digits", *FAST_TRAINER, "--trainer.limit_train_batches", "1",
-             "--fid.every_n_epochs", "0"], cwd=tmp_path)
-    result = run_zoo(["sample", "--ckpt", "runs/vae", "--per-class", "2", "--out", "aug/"], cwd=tmp_path, check=False)
+def test_unconditional_checkpoint_names_the_models_that_can(tmp_path, trained_runs, capsys):
+    copy_run(trained_runs("vae"), tmp_path)  # `zoo fit --model vae --data digits`: unconditional
+    result = zoo_in_process(["sample", "--ckpt", "runs/vae", "--per-class", "2", "--out", "aug/"], cwd=tmp_path,
+                            capsys=capsys)
     line = result.stderr.strip().splitlines()[-1]
     assert result.returncode != 0 and "needs a class-conditional model" in line and "dcgan, vae" in line
 

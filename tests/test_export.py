@@ -8,7 +8,6 @@ the model's own methods. A pretrained folder round-trips exactly and holds no pi
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import lightning
@@ -17,7 +16,7 @@ import pytest
 import torch
 
 import zoo
-from tests.conftest import FAST_TRAINER, run_zoo
+from tests.conftest import run_zoo, zoo_in_process
 from tests.test_plugins import discover_from, write_distribution  # noqa: F401  (a fixture)
 from zoo import registry
 from zoo.errors import ZooError
@@ -73,9 +72,8 @@ def test_each_task_exports_and_the_file_matches_the_model(task, export_format, t
         assert session.get_inputs()[0].shape[0] == "batch"
 
 
-def test_zoo_export_from_a_trained_checkpoint_and_the_python_api_reads_it_back(tmp_path):
-    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER], cwd=tmp_path)
-    checkpoint = tmp_path / "runs" / "autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
+def test_zoo_export_from_a_trained_checkpoint_and_the_python_api_reads_it_back(tmp_path, trained_autoencoder):
+    checkpoint = trained_autoencoder  # `zoo fit --model autoencoder --data digits`, shared with other files
     result = run_zoo(["export", "--ckpt", str(checkpoint), "--format", "onnx", "--out", "ae.onnx"], cwd=tmp_path)
     assert result.stdout.startswith("wrote ae.onnx (onnx, ") and "matches PyTorch within" in result.stdout
     model = zoo.load(checkpoint)
@@ -151,19 +149,19 @@ class SvdGenerator(L.LightningModule):
 '''
 
 
-def test_a_model_whose_graph_cannot_export_is_refused_in_one_line_naming_the_operation(tmp_path, monkeypatch):
+def test_a_model_whose_graph_cannot_export_is_refused_in_one_line_naming_the_operation(tmp_path, discover_from,
+                                                                                        capsys):
     site = tmp_path / "site"
     write_distribution(site, "svd-gan", {"zoo.models": {"svd_gan": "svd_gan:SvdGenerator"}}, {"svd_gan": SVD_PLUGIN})
-    monkeypatch.syspath_prepend(str(site))
+    discover_from(site)
     from svd_gan import SvdGenerator
 
     checkpoint = tmp_path / "svd.ckpt"
     torch.save({"state_dict": SvdGenerator().state_dict(), "pytorch-lightning_version": lightning.__version__,
                 "hyper_parameters": {"image_shape": (1, 8, 8), "latent_dim": 8,
                                      "_class_path": "svd_gan.SvdGenerator"}}, checkpoint)
-    monkeypatch.setenv("PYTHONPATH", str(site), prepend=os.pathsep)
-    result = run_zoo(["export", "--ckpt", str(checkpoint), "--format", "onnx", "--out", "svd.onnx"], cwd=tmp_path,
-                     check=False)
+    result = zoo_in_process(["export", "--ckpt", str(checkpoint), "--format", "onnx", "--out", "svd.onnx"],
+                            cwd=tmp_path, capsys=capsys)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import FAST_TRAINER, REPO, run_zoo
+from tests.conftest import FAST_TRAINER, REPO, run_zoo, zoo_in_process
 from zoo import registry
 from zoo.errors import ZooError
 
@@ -113,9 +113,10 @@ def test_zoo_list_check_fails_when_a_plugin_is_broken(plugin_site, monkeypatch, 
     assert result.stderr.strip().splitlines()[-1] == "zoo: error: 2 registered name(s) are broken: broken, twin"
 
 
-def test_zoo_fit_with_a_broken_plugin_fails_in_one_line_naming_its_distribution(plugin_site, monkeypatch, tmp_path):
-    monkeypatch.setenv("PYTHONPATH", str(plugin_site))
-    result = run_zoo(["fit", "--model", "broken", "--data", "digits"], cwd=tmp_path, check=False)
+def test_zoo_fit_with_a_broken_plugin_fails_in_one_line_naming_its_distribution(plugin_site, discover_from, tmp_path,
+                                                                                capsys):
+    discover_from(plugin_site)
+    result = zoo_in_process(["fit", "--model", "broken", "--data", "digits"], cwd=tmp_path, capsys=capsys)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (

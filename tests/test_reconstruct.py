@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import FAST_TRAINER, run_zoo
+from tests.conftest import FAST_TRAINER, run_zoo, zoo_in_process
+from tests.test_errors import write_checkpoint
 from zoo.data.digits import digits_splits
 from zoo.data.image_files import load_image, save_image
 
@@ -52,12 +53,13 @@ def test_names_sizes_and_channels_are_kept_and_noise_std_writes_the_noisy_inputs
     assert "mean PSNR against the originals: noisy" in result.stdout
 
 
-def test_a_model_without_encode_and_decode_is_refused_in_one_line(tmp_path):
-    run_zoo(["fit", "--model", "gan", "--data", "digits", "--trainer.max_steps", "1", "--trainer.limit_val_batches",
-             "1", "--trainer.enable_progress_bar", "false", "--fid.every_n_epochs", "0"], cwd=tmp_path)
+def test_a_model_without_encode_and_decode_is_refused_in_one_line(tmp_path, capsys):
+    from zoo.models.gan import GAN
+
+    checkpoint = write_checkpoint(GAN(), tmp_path / "gan.ckpt")  # what `zoo fit --model gan` writes, untrained
     (tmp_path / "in").mkdir()
     save_image(torch.zeros(1, 28, 28), tmp_path / "in" / "x.png")
-    result = run_zoo(["reconstruct", "--ckpt", str(tmp_path / "runs/gan/version_0/checkpoints/last.ckpt"),
-                      "--input", "in", "--out", "out"], cwd=tmp_path, check=False)
+    result = zoo_in_process(["reconstruct", "--ckpt", str(checkpoint), "--input", "in", "--out", "out"], cwd=tmp_path,
+                            capsys=capsys)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "zoo: error: `zoo reconstruct` needs a model with encode() and decode()" in result.stderr

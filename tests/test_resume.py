@@ -76,7 +76,7 @@ def wait_for_files(paths: list[Path], process: subprocess.Popen, timeout: float 
 @pytest.mark.parametrize(("signal_name", "exit_status", "processes"),
                          [("SIGTERM", 143, 1), ("SIGINT", 130, 1), ("SIGTERM", 143, 2), ("SIGINT", 130, 2)])
 def test_a_real_signal_mid_epoch_saves_the_step_and_exits_as_shells_expect(tmp_path, monkeypatch, signal_name,
-                                                                            exit_status, processes):
+                                                                            exit_status, processes, trained_runs):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     wait_at_3 = json.dumps({"class_path": "tests.interrupting.WaitForSignal",
                             "init_args": {"step": 3, "folder": str(tmp_path)}})
@@ -102,10 +102,11 @@ def test_a_real_signal_mid_epoch_saves_the_step_and_exits_as_shells_expect(tmp_p
     if processes == 1:
         # The resumed epoch went on from batch 4 of the same shuffled order: neither repeating nor skipping an
         # image, it ends where a run never stopped ends.
-        run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *TEN_STEP_EPOCH, "--data.num_workers", "0"],
-                cwd=tmp_path)
-        uninterrupted = torch.load(tmp_path / "runs" / "autoencoder" / "version_2" / "checkpoints" / "last.ckpt",
-                                   weights_only=True)
+        # (One such run, trained once for the SIGTERM and the SIGINT case.)
+        uninterrupted_run = trained_runs("autoencoder-ten-steps", [
+            "fit", "--model", "autoencoder", "--data", "digits", *TEN_STEP_EPOCH, "--data.num_workers", "0"])
+        last_uninterrupted = uninterrupted_run / "runs" / "autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
+        uninterrupted = torch.load(last_uninterrupted, weights_only=True)
         for name, weights in uninterrupted["state_dict"].items():
             torch.testing.assert_close(resumed["state_dict"][name], weights, msg=f"{name} differs after the resume")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from tests.conftest import FAST_TRAINER, run_zoo
+from tests.conftest import FAST_TRAINER, copy_run, run_zoo
 
 
 def test_tensorboard_run_holds_losses_fid_and_the_sample_grid(tmp_path):
@@ -23,10 +23,10 @@ def test_tensorboard_run_holds_losses_fid_and_the_sample_grid(tmp_path):
     assert grid.width > 28 and grid.height > 28 and grid.encoded_image_string.startswith(b"\x89PNG")
 
 
-def test_explicit_csv_logger_needs_no_save_dir_and_a_second_run_gets_a_new_version(tmp_path):
-    for _ in range(2):
-        run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER,
-                 "--trainer.logger", "CSVLogger"], cwd=tmp_path, timeout=300)
+def test_explicit_csv_logger_needs_no_save_dir_and_a_second_run_gets_a_new_version(tmp_path, trained_runs):
+    copy_run(trained_runs("autoencoder"), tmp_path)  # a first run, with the default logger: version_0
+    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER,
+             "--trainer.logger", "CSVLogger"], cwd=tmp_path, timeout=300)
     versions = sorted(path.name for path in (tmp_path / "runs" / "autoencoder").iterdir())
     assert versions == ["version_0", "version_1"]
     with open(tmp_path / "runs" / "autoencoder" / "version_1" / "metrics.csv") as file:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import run_zoo
+from tests.conftest import run_zoo, zoo_in_process
 from tests.data.test_folder import write_images
 from tests.data.test_torchvision_sets import write_idx_mnist
 from zoo.data.base import dataset_labels
@@ -18,12 +18,9 @@ def split_labels(data) -> dict[str, set[int]]:
     return {split: set(dataset_labels(getattr(data, f"{split}_set")).tolist()) for split in ("train", "val", "test")}
 
 
-def test_digits_through_the_cli_train_and_val_hold_the_normal_class_test_holds_all(tmp_path):
+def test_digits_through_the_cli_train_and_val_hold_the_normal_class_test_holds_all(tmp_path, trained_autoencoder):
     # `zoo encode` builds the datamodule exactly as `zoo fit` does and writes the labels of a split.
-    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", "--trainer.max_steps", "1",
-             "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
-             "--fid.every_n_epochs", "0"], cwd=tmp_path)
-    checkpoint = tmp_path / "runs" / "autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
+    checkpoint = trained_autoencoder  # any autoencoder of the digits: the flags choose the classes
     for split, expected in (("train", {3}), ("val", {3}), ("test", set(range(10)))):
         run_zoo(["encode", "--ckpt", str(checkpoint), "--data", "digits", "--data.normal_classes", "[3]",
                  "--split", split, "--out", f"{split}.npy"], cwd=tmp_path)
@@ -54,17 +51,18 @@ def test_folder_classes_by_folder_name_and_file_lists_follow_the_filter(tmp_path
     assert all(path.parent.name == "good" for path in data.files("train"))
 
 
-def test_an_unknown_class_and_an_emptied_split_fail_in_one_line(tmp_path):
-    unknown = run_zoo(["fit", "--model", "autoencoder", "--data", "digits", "--data.normal_classes", "[12]",
-                       "--trainer.max_steps", "1"], cwd=tmp_path, check=False)
+def test_an_unknown_class_and_an_emptied_split_fail_in_one_line(tmp_path, capsys):
+    unknown = zoo_in_process(["fit", "--model", "autoencoder", "--data", "digits", "--data.normal_classes", "[12]",
+                              "--trainer.max_steps", "1"], cwd=tmp_path, capsys=capsys)
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
     assert unknown.stderr.strip().splitlines()[-1] == (
         "zoo: error: normal_classes: digits has no class 12 (classes found: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)")
     write_images(tmp_path / "data" / "good", 20, mode="L")
     write_images(tmp_path / "data" / "rare", 1, mode="L")  # one image: at most one split holds it
-    emptied = run_zoo(["fit", "--model", "autoencoder", "--data", "folder", "--data.root", str(tmp_path / "data"),
-                       "--data.channels", "1", "--data.image_size", "8", "--data.normal_classes", "[rare]",
-                       "--trainer.max_steps", "1"], cwd=tmp_path, check=False)
+    emptied = zoo_in_process(["fit", "--model", "autoencoder", "--data", "folder", "--data.root",
+                              str(tmp_path / "data"), "--data.channels", "1", "--data.image_size", "8",
+                              "--data.normal_classes", "[rare]", "--trainer.max_steps", "1"], cwd=tmp_path,
+                             capsys=capsys)
     assert emptied.returncode == 2 and "Traceback" not in emptied.stderr
     last = emptied.stderr.strip().splitlines()[-1]
     assert last.startswith("zoo: error: normal_classes ['rare'] leaves the ") and "split of folder empty" in last
@@ -73,7 +71,7 @@ def test_an_unknown_class_and_an_emptied_split_fail_in_one_line(tmp_path):
         ImageFolderDataModule(str(tmp_path / "data" / "good"), normal_classes=[0], num_workers=0).setup()
 
 
-def test_streaming_serves_data_prepared_one_class_and_refuses_other_classes(tmp_path):
+def test_streaming_serves_data_prepared_one_class_and_refuses_other_classes(tmp_path, capsys):
     out = tmp_path / "threes"
     run_zoo(["prepare", "--data", "digits", "--data.normal_classes", "[3]", "--out", str(out), "--num-workers", "1"],
             cwd=tmp_path)
@@ -85,8 +83,8 @@ def test_streaming_serves_data_prepared_one_class_and_refuses_other_classes(tmp_
     datasets = {split: getattr(data, f"{split}_set") for split in ("train", "val", "test")}
     labels = {split: {int(dataset[index][1]) for index in range(len(dataset))} for split, dataset in datasets.items()}
     assert labels == {"train": {3}, "val": {3}, "test": set(range(10))} and data.normal_class_ids == [3]
-    refused = run_zoo(["fit", "--model", "autoencoder", "--data", "streaming", "--data.root", str(out),
-                       "--data.normal_classes", "[4]", "--trainer.max_steps", "1"], cwd=tmp_path, check=False)
+    refused = zoo_in_process(["fit", "--model", "autoencoder", "--data", "streaming", "--data.root", str(out),
+                              "--data.normal_classes", "[4]", "--trainer.max_steps", "1"], cwd=tmp_path, capsys=capsys)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert ("hold classes 3 (classes found: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9); streaming cannot drop items, so prepare "
             "a one-class copy: zoo prepare --data digits --data.normal_classes [4] --out DIR") in refused.stderr

@@ -13,7 +13,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from tests.conftest import FAST_TRAINER, REPO, run_zoo
+from tests.conftest import FAST_TRAINER, REPO, run_zoo, zoo_in_process
 from tests.launching import assert_all_exit_0, free_port, launch, torchrun
 from zoo.data.digits import DigitsDataModule, digits_splits
 from zoo.data.streaming import StreamingDataModule
@@ -173,9 +173,9 @@ def test_two_torchrun_nodes_read_disjoint_halves_of_the_training_split(tmp_path,
     assert not (tmp_path / "node1" / "runs").exists()  # only rank 0 writes
 
 
-def test_a_missing_root_or_a_folder_not_written_by_prepare_is_named(tmp_path, prepared_digits):
-    result = run_zoo(["fit", "--model", "autoencoder", "--data", "streaming", "--data.root", str(tmp_path / "nowhere")],
-                     cwd=tmp_path, check=False)
+def test_a_missing_root_or_a_folder_not_written_by_prepare_is_named(tmp_path, prepared_digits, capsys):
+    result = zoo_in_process(["fit", "--model", "autoencoder", "--data", "streaming", "--data.root",
+                             str(tmp_path / "nowhere")], cwd=tmp_path, capsys=capsys)
     assert result.returncode == 2
     assert f"zoo: error: streaming root {tmp_path / 'nowhere'} does not exist" in result.stderr
     assert "Traceback" not in result.stderr

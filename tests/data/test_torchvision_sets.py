@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import FAST_TRAINER, run_zoo
+from tests.conftest import FAST_TRAINER, run_zoo, zoo_in_process
 from zoo.data.torchvision_sets import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
 from zoo.errors import ZooError
 
@@ -47,12 +47,12 @@ def test_missing_dataset_says_where_it_looked_and_how_to_download(module, where,
     assert "--data.download true" in str(error.value)
 
 
-def test_zoo_fit_on_mnist_from_disk_and_the_missing_dataset_error_line(tmp_path):
+def test_zoo_fit_on_mnist_from_disk_and_the_missing_dataset_error_line(tmp_path, capsys):
     write_idx_mnist(tmp_path / "data")
     run_zoo(["fit", "--model", "autoencoder", "--data", "mnist", "--data.num_workers", "0",
              "--data.batch_size", "8", *FAST_TRAINER], cwd=tmp_path)
     assert (tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt").exists()
-    missing = run_zoo(["fit", "--model", "autoencoder", "--data", "fashion_mnist", *FAST_TRAINER], cwd=tmp_path,
-                      check=False)
+    missing = zoo_in_process(["fit", "--model", "autoencoder", "--data", "fashion_mnist", *FAST_TRAINER],
+                             cwd=tmp_path, capsys=capsys)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert "zoo: error: FashionMNIST not found in" in missing.stderr
