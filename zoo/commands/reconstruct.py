@@ -21,11 +21,14 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from zoo import registry
-from zoo.checkpoints import load_model
+from zoo.checkpoints import load_with
+from zoo.commands.common import device_named
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
 from zoo.errors import ZooError
-from zoo.interfaces import Reconstruction, registered_with
+from zoo.interfaces import Reconstruction
+
+REFUSAL = ("`zoo reconstruct` needs a model with encode() and decode(); {checkpoint} holds {name}, which lacks them; "
+           "use a checkpoint of {models}")
 
 
 def file_channels(path: Path) -> int:
@@ -36,7 +39,7 @@ def file_channels(path: Path) -> int:
         return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
 
 
-def _to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
+def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
     if image.shape[0] == channels:
         return image
     if channels == 1:  # ITU-R 601 luma, as PIL's convert("L")
@@ -76,12 +79,8 @@ def command_reconstruct(argv: Sequence[str]) -> dict:
     if args.out.expanduser().resolve() == args.input.expanduser().resolve():
         raise ZooError(f"--out {args.out} is the input folder; choose another folder so no input is overwritten")
 
-    model = load_model(args.ckpt)
-    if not isinstance(model, Reconstruction):
-        name = registry.name_of(type(model), "model") or type(model).__name__
-        raise ZooError(f"`zoo reconstruct` needs a model with encode() and decode(); {args.ckpt} holds {name}, which "
-                       f"lacks them; use a checkpoint of {', '.join(registered_with(Reconstruction))}")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_with(args.ckpt, Reconstruction, REFUSAL)
+    device = device_named(args.device)
     model.to(device)
     files = list_image_files(args.input.expanduser())
     check_image_files(files)
@@ -99,8 +98,8 @@ def command_reconstruct(argv: Sequence[str]) -> dict:
         if args.noise_std > 0:
             image = (original + args.noise_std * torch.randn(original.shape, generator=noise)).clamp(0, 1)
             save_image(image, out_dir / "noisy" / path.name)
-        reconstruction = reconstruct_image(model, _to_channels(image, model_channels).to(device)).cpu()
-        reconstruction = _to_channels(reconstruction, channels)
+        reconstruction = reconstruct_image(model, to_channels(image, model_channels).to(device)).cpu()
+        reconstruction = to_channels(reconstruction, channels)
         save_image(reconstruction, out_dir / path.name)
         if args.noise_std > 0:
             psnr_noisy.append(float(peak_signal_noise_ratio(image, original, data_range=1.0)))

@@ -25,11 +25,14 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from zoo import registry
-from zoo.checkpoints import load_model
+from zoo.checkpoints import load_with
+from zoo.commands.common import device_named
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
 from zoo.errors import CommandParser, ZooError
-from zoo.interfaces import Translation, registered_with
+from zoo.interfaces import Translation
+
+REFUSAL = ("checkpoint {checkpoint} holds a {name} model, which has no translate(); `zoo translate` needs a "
+           "translation model: {models}")
 
 
 def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, native_size: bool,
@@ -84,12 +87,8 @@ def command_translate(argv: Sequence[str]) -> None:
     if args.upscale < 1:
         raise ZooError(f"--upscale must be at least 1, got {args.upscale}")
 
-    model = load_model(args.ckpt)
-    if not isinstance(model, Translation):
-        name = registry.name_of(type(model), "model") or type(model).__name__
-        raise ZooError(f"checkpoint {args.ckpt} holds a {name} model, which has no translate(); `zoo translate` "
-                       f"needs a translation model: {', '.join(registered_with(Translation))}")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_with(args.ckpt, Translation, REFUSAL)
+    device = device_named(args.device)
     model.to(device)
     with torch.inference_mode():
         written = translate_folder(model, args.input.expanduser(), args.out.expanduser(), args.direction,
