@@ -13,7 +13,6 @@ the PSNR of the noisy and of the reconstructed images against the originals.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from torchvision.transforms.v2 import functional as TF
 from zoo.checkpoints import load_with
 from zoo.commands.common import device_named
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
-from zoo.errors import ZooError
+from zoo.errors import CommandParser, ZooError
 from zoo.interfaces import Reconstruction
 
 REFUSAL = ("`zoo reconstruct` needs a model with encode() and decode(); {checkpoint} holds {name}, which lacks them; "
@@ -62,7 +61,7 @@ def reconstruct_image(model, image: torch.Tensor) -> torch.Tensor:
 
 def command_reconstruct(argv: Sequence[str]) -> dict:
     """``zoo reconstruct --ckpt CKPT --input DIR --out DIR [--noise-std S]``."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="zoo reconstruct",
         description="Reconstruct (denoise) every image of a folder with a model that has encode() and decode().",
     )
