@@ -109,6 +109,16 @@ def data_parser(prog: str, description: str, out_help: str) -> CommandParser:
     return parser
 
 
+def folder_parser(prog: str, description: str, input_help: str, out_help: str) -> CommandParser:
+    """The options of a command that runs a checkpoint over a folder of images, one output file per image."""
+    parser = CommandParser(prog=prog, description=description)
+    parser.add_argument("--ckpt", required=True, type=Path, help="checkpoint written by `zoo fit`")
+    parser.add_argument("--input", required=True, type=Path, help=input_help)
+    parser.add_argument("--out", required=True, type=Path, help=out_help)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    return parser
+
+
 def split_data_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """Separate ``--data.*`` options (for the datamodule) from the command's own."""
     own, data = [], []

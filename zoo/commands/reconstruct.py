@@ -21,9 +21,9 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from zoo.checkpoints import load_with
-from zoo.commands.common import device_named
+from zoo.commands.common import device_named, folder_parser
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
-from zoo.errors import CommandParser, ZooError
+from zoo.errors import ZooError
 from zoo.interfaces import Reconstruction
 
 REFUSAL = ("`zoo reconstruct` needs a model with encode() and decode(); {checkpoint} holds {name}, which lacks them; "
@@ -61,17 +61,12 @@ def reconstruct_image(model, image: torch.Tensor) -> torch.Tensor:
 
 def command_reconstruct(argv: Sequence[str]) -> dict:
     """``zoo reconstruct --ckpt CKPT --input DIR --out DIR [--noise-std S]``."""
-    parser = CommandParser(
-        prog="zoo reconstruct",
-        description="Reconstruct (denoise) every image of a folder with a model that has encode() and decode().",
-    )
-    parser.add_argument("--ckpt", required=True, type=Path, help="checkpoint written by `zoo fit`")
-    parser.add_argument("--input", required=True, type=Path, help="folder of images")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write the reconstructions into, same names")
+    parser = folder_parser(
+        "zoo reconstruct", "Reconstruct (denoise) every image of a folder with a model that has encode() and decode().",
+        "folder of images", "folder to write the reconstructions into, same names")
     parser.add_argument("--noise-std", type=float, default=0.0,
                         help="add Gaussian noise of this std (pixels in [0, 1]) first; noisy inputs go to OUT/noisy/")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     args = parser.parse_args(list(argv))
     if args.noise_std < 0:
         raise ZooError(f"--noise-std must be >= 0, got {args.noise_std}")
