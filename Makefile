@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m zoo.demo
+	$(BIN)/python -m zoo.commands.demo
 
 # One pytest worker per core (pytest-xdist), a test file per worker so module fixtures train once:
 # 6.5 min instead of 11.5 on the 2-core machine.

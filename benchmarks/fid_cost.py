@@ -57,7 +57,7 @@ def clocked(callback, names: tuple[str, ...], spent: list[float]) -> None:
 def measure(family: str, root: Path, epochs: int, limit_batches: int | None, fid_flags: list[str]) -> dict:
     import lightning as L
 
-    from zoo.metrics.fid import FIDCallback
+    from zoo.metrics.fid_callback import FIDCallback
 
     flags = ["--model", family, *data_flags(family, root), "--trainer.max_epochs", str(epochs),
              "--trainer.default_root_dir", str(root / "runs"), "--trainer.num_sanity_val_steps", "0",
@@ -95,7 +95,7 @@ def measure(family: str, root: Path, epochs: int, limit_batches: int | None, fid
 def default_every_n_epochs() -> int:
     import inspect
 
-    from zoo.metrics.fid import FIDCallback
+    from zoo.metrics.fid_callback import FIDCallback
 
     return inspect.signature(FIDCallback).parameters["every_n_epochs"].default
 

@@ -72,7 +72,7 @@ FID_SAMPLES = 1000
 
 def fit(argv: list[str], work: Path):
     """``zoo fit ARGV`` in this process (the CLI a user runs, without the start-up), quiet; returns the CLI."""
-    from zoo.cli import run_cli
+    from zoo.training.cli import run_cli
 
     return run_cli(["fit", *argv, "--trainer.default_root_dir", str(work), "--trainer.enable_progress_bar", "false",
                     "--trainer.enable_model_summary", "false", "--fid.every_n_epochs", "0"])

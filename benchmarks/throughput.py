@@ -110,7 +110,7 @@ def silenced():
 
 
 def build_cli(argv: list[str]):
-    from zoo.lightning_cli import run_cli
+    from zoo.training.cli import run_cli
 
     with silenced():
         return run_cli(argv, run=False)

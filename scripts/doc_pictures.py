@@ -4,7 +4,7 @@ Each family trains briefly on the embedded digits through the same CLI a user ty
 draws what it learned into ``docs/models/images/NAME.png``: a sample grid for models with
 ``sample``, input over reconstruction rows for autoencoders, A | output | target for
 Pix2Pix (super-resolution), A | B | A again rows for CycleGAN (thin and bold digits, two
-unpaired domains this script writes). ``python -m zoo.docgen`` then embeds each picture.
+unpaired domains this script writes). ``python -m zoo.commands.docgen`` then embeds each picture.
 CPU budgets are small on purpose (seconds to a few minutes each): the pictures show what a
 short run gives, and the page gives the command that trained it.
 """
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
-from zoo.cli import run_cli
+from zoo.training.cli import run_cli
 from zoo.data.digits import digits_splits
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "models" / "images"

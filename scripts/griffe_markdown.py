@@ -1,13 +1,13 @@
 """A griffe extension for the API reference (mkdocs.yml): docstrings' Sphinx roles and ``literals`` as Markdown.
 
-The same conversion ``python -m zoo.docgen`` applies to the generated model pages.
+The same conversion ``python -m zoo.commands.docgen`` applies to the generated model pages.
 """
 
 from __future__ import annotations
 
 import griffe
 
-from zoo.docgen import markdown_of_docstring
+from zoo.commands.docgen import markdown_of_docstring
 
 
 class MarkdownDocstrings(griffe.Extension):

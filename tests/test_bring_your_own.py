@@ -192,7 +192,7 @@ def test_zoo_info_says_what_the_cli_makes_of_untyped_arguments_kwargs_and_the_sh
                                                                                   capsys):
     install(tmp_path)
     discover_from(tmp_path)
-    from zoo.cli import command_info
+    from zoo.commands.info import command_info
 
     command_info(["tutorial_gan"])
     card = capsys.readouterr().out

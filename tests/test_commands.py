@@ -110,7 +110,7 @@ def test_sample_interpolate_writes_rows_that_walk_between_latent_points(checkpoi
 def test_slerp_keeps_the_ends_and_the_norm_of_orthogonal_latents():
     import torch
 
-    from zoo.commands import slerp
+    from zoo.commands.sample import slerp
 
     start, end = torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 3.0]])
     path = slerp(start, end, torch.linspace(0, 1, 5))[0]

@@ -24,7 +24,7 @@ def blank_image_fid() -> float:
 
 
 def test_demo_writes_sample_grid_reconstructions_and_metrics(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "zoo.demo", "--quick"], cwd=tmp_path, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "zoo.commands.demo", "--quick"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "runs" / "demo"

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from tests.data.image_folders import write_unpaired
-from zoo.cli import main, run_cli
+from zoo.cli import main
+from zoo.training.cli import run_cli
 
 QUICK = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "1",
          "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",

@@ -9,7 +9,7 @@ from torch.optim import Optimizer
 from lightning.pytorch.cli import ReduceLROnPlateau  # the one in LightningCLI's LRSchedulerCallable
 from torch.optim.lr_scheduler import LRScheduler
 
-from zoo.docgen import DOCS, builtin_models, markdown_of_docstring, model_page, readable_type
+from zoo.commands.docgen import DOCS, builtin_models, markdown_of_docstring, model_page, readable_type
 
 
 def test_types_read_as_a_person_writes_them():
@@ -34,7 +34,7 @@ def _cells(row: str) -> list[str]:
 def test_every_page_is_plain_markdown_with_four_cells_per_parameter_row():
     for name in builtin_models():
         page = model_page(name)
-        assert page == (DOCS / f"{name}.md").read_text(), f"run python -m zoo.docgen ({name})"
+        assert page == (DOCS / f"{name}.md").read_text(), f"run python -m zoo.commands.docgen ({name})"
         assert "&#" not in page and not re.search(r":(class|func|mod|meth):`", page) and "``" not in page.replace(
             "```", "")
         rows = [line for line in page.splitlines() if line.startswith("| `")]

@@ -106,7 +106,7 @@ def test_save_pretrained_round_trips_a_model_built_in_python_exactly(tmp_path):
 
 
 def test_a_model_configured_through_the_cli_round_trips_with_its_optimizer_config(tmp_path):
-    from zoo.lightning_cli import run_cli
+    from zoo.training.cli import run_cli
 
     cli = run_cli(["--model", "dcgan", "--data", "digits", "--model.generator_features", "8",
                    "--model.discriminator_features", "8", "--model.optimizer_g", "torch.optim.RMSprop",

@@ -56,10 +56,10 @@ def test_an_explicit_budget_wins_and_quiet_leaves_the_summary_out(tmp_path, budg
 def test_bf16_on_a_cpu_without_bf16_units_warns_with_the_measured_slowdown(tmp_path, monkeypatch, has_bf16_units):
     import warnings
 
-    from zoo import lightning_cli
-    from zoo.cli import run_cli
+    from zoo.training import policy
+    from zoo.training.cli import run_cli
 
-    monkeypatch.setattr(lightning_cli, "cpu_has_bf16_units", lambda: has_bf16_units)
+    monkeypatch.setattr(policy, "cpu_has_bf16_units", lambda: has_bf16_units)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run_cli(["fit", "--model", "autoencoder", "--data", "digits", *TINY_EPOCHS, "--trainer.max_steps", "1",

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from tests.data.image_folders import write_images, write_unpaired
-from zoo.cli import main, run_cli
+from zoo.cli import main
+from zoo.training.cli import run_cli
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins import MixedPrecision
 
-from zoo.cli import run_cli
+from zoo.training.cli import run_cli
 from zoo.data.digits import DigitsDataModule
 from zoo.guards import NonFiniteGuard
 from zoo.models.wgan_gp import WGANGP

@@ -144,7 +144,7 @@ def test_zoo_fit_trains_the_example_plugin_with_fid_and_sample_grids(plugin_site
 
 def test_the_example_plugin_carries_its_metadata_and_works_as_a_model(plugin_site, discover_from, capsys):
     discover_from(plugin_site)
-    from zoo.cli import command_info
+    from zoo.commands.info import command_info
 
     command_info(["aae"])
     card = capsys.readouterr().out

@@ -120,6 +120,6 @@ def test_wheel_ships_registry_yaml(tmp_path):
 
 
 def test_model_pages_match_the_code():
-    from zoo import docgen
+    from zoo.commands import docgen
 
-    assert docgen.main(["--check"]) == 0, "docs/models is out of date: run `python -m zoo.docgen`"
+    assert docgen.main(["--check"]) == 0, "docs/models is out of date: run `python -m zoo.commands.docgen`"

@@ -115,7 +115,7 @@ def test_a_checkpoint_write_that_fails_leaves_the_previous_last_ckpt_whole(tmp_p
     """A disk that fills half-way through writing `last.ckpt`: the error is raised, the old file still loads."""
     from fsspec.implementations.local import LocalFileOpener
 
-    from zoo.cli import run_cli
+    from zoo.training.cli import run_cli
 
     cli = run_cli(["fit", "--model", "autoencoder", "--data", "digits", *TEN_STEP_EPOCH, "--data.num_workers", "0",
                    "--trainer.default_root_dir", str(tmp_path)])

@@ -82,7 +82,7 @@ def test_fsdp_named_by_the_user_shards_each_network_of_a_manual_optimization_fam
 
     from lightning.pytorch.strategies import FSDPStrategy
 
-    from zoo.lightning_cli import shard_each_network_apart
+    from zoo.training.policy import shard_each_network_apart
     from zoo.models.autoencoder import Autoencoder
     from zoo.models.pix2pix import Pix2Pix
     from zoo.sharding import NetworkFSDPStrategy

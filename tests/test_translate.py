@@ -15,7 +15,7 @@ from tests.data.test_paired import zoo_error_line
 from zoo.errors import ZooError
 from zoo.models.autoencoder import Autoencoder
 from zoo.models.cyclegan import CycleGAN
-from zoo.translate import command_translate
+from zoo.commands.translate import command_translate
 
 
 @pytest.fixture(scope="module")

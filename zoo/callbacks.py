@@ -178,7 +178,7 @@ class _LossesEveryLogInterval:
     log their training losses without ``prog_bar``; these bars read them from
     ``callback_metrics`` on the batches the loggers read them too (``--trainer.log_every_n_steps``,
     and each epoch's first batch), and show the last values read in between. The CLI puts them in
-    place of Lightning's default bar (:func:`zoo.lightning_cli.show_losses_without_per_step_syncs`).
+    place of Lightning's default bar (:func:`zoo.training.policy.show_losses_without_per_step_syncs`).
     """
 
     _losses: dict[str, float] = {}

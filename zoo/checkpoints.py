@@ -100,3 +100,20 @@ def load_model(path: str | Path):
             continue
         return model.eval()
     raise ZooError(f"checkpoint {path} does not load into any registered model (tried {', '.join(failures)})")
+
+
+def load_with(checkpoint: str | Path, protocol: type, refusal: str):
+    """The checkpoint's model (:func:`load_model`), refused in one line when it lacks ``protocol``.
+
+    ``refusal`` is the command's own sentence, formatted with ``checkpoint``, ``name`` (the model's
+    registry name), ``task`` (its declared task, or "another") and ``models`` (the registered models
+    that offer ``protocol``, so the hint never names a model by hand).
+    """
+    from zoo import interfaces
+
+    model = load_model(checkpoint)
+    if not isinstance(model, protocol):
+        raise ZooError(refusal.format(checkpoint=checkpoint, name=registry.display_name(type(model), "model"),
+                                      task=interfaces.declared_task(model) or "another",
+                                      models=", ".join(interfaces.registered_with(protocol))))
+    return model

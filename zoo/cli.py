@@ -1,4 +1,5 @@
-"""The ``zoo`` command: LightningCLI for fit/validate/test/predict, plus list and info.
+"""The ``zoo`` command: LightningCLI for fit/validate/test/predict (:mod:`zoo.training`), and the
+commands of :mod:`zoo.commands`, each imported only when it runs.
 
 ``zoo fit --model vae --data digits`` accepts registry names, Lightning class names and
 full class paths. Every user-facing failure is a :class:`~zoo.errors.ZooError`, printed
@@ -9,163 +10,15 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import inspect
 import sys
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from zoo import registry
 from zoo.errors import ZooError
 
 TRAINER_SUBCOMMANDS = ("fit", "validate", "test", "predict")
-
-
-def run_cli(argv: Sequence[str], run: bool = True):
-    """Run LightningCLI on ``argv`` (without the program name); returns the CLI with its model and trainer."""
-    from zoo.lightning_cli import run_cli as run_lightning_cli  # Lightning is imported only to train
-
-    return run_lightning_cli(argv, run=run)
-
-
-# ---------------------------------------------------------------- zoo list / zoo info
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(soft_wrap=False, width=160)
-
-
-def _problem_of(entry: registry.Entry, check: bool) -> str | None:
-    """Why ``entry`` cannot be used, or None; imports a plugin (or, with ``check``, anything) to find out.
-
-    Built-ins are listed from registry.yaml without importing them. Plugins have no catalogue
-    entry: their metadata is on the class, and an import that fails is only seen by importing,
-    so listing pays for each plugin's own import and in return shows a broken one here
-    rather than at the first ``zoo fit``.
-    """
-    if entry.problem is not None:
-        return entry.problem
-    if entry.builtin and not check:
-        return None
-    try:
-        entry.load()
-    except ZooError as error:
-        return str(error)
-    return None
-
-
-def command_list(argv: Sequence[str]) -> None:
-    """``zoo list [--check]``: every registered model and datamodule, built-in or plugin, broken ones marked.
-
-    ``--check`` also imports the built-ins and exits with status 2 when anything is broken (for CI).
-    """
-    from rich.table import Table
-    from rich.text import Text
-
-    if list(argv) not in ([], ["--check"]):
-        raise ZooError(f"usage: zoo list [--check]; got {' '.join(argv)}")
-    check = bool(argv)
-    console = _console()
-    problems: list[tuple[str, str]] = []
-
-    def cells(entry: registry.Entry, *keys: tuple[str, str]) -> list[Text]:
-        """The row of one entry: name, the first metadata key, source, the other keys (each with its default)."""
-        problem = _problem_of(entry, check)  # loading a plugin fills its metadata from the class
-        if problem is None:
-            values = [str(entry.metadata.get(key, default)) for key, default in keys]
-        else:
-            problems.append((entry.name, problem))
-            values = ["broken", *("-" for _ in keys[1:-1]), "see the problems below"]
-        # Text, not markup: a plugin's summary or error may hold [brackets].
-        return [Text(entry.name), Text(values[0]), Text(entry.distribution), *(Text(value) for value in values[1:])]
-
-    models = Table(title="models", title_justify="left")
-    for column in ("name", "task", "source", "default data", "summary"):
-        models.add_column(column)
-    for entry in registry.entries("model").values():
-        models.add_row(*cells(entry, ("task", "?"), ("default_data", "-"), ("summary", "")))
-    datamodules = Table(title="datamodules", title_justify="left")
-    for column in ("name", "gives", "source", "summary"):
-        datamodules.add_column(column)
-    for entry in registry.entries("datamodule").values():
-        datamodules.add_row(*cells(entry, ("batch_kind", "images"), ("summary", "")))
-    console.print(models)
-    console.print(datamodules)
-    if problems:
-        console.print("problems:")
-        for name, problem in problems:
-            console.print(f"  {name}: {problem}", markup=False, highlight=False, soft_wrap=True)
-    if check and problems:
-        raise ZooError(f"{len(problems)} registered name(s) are broken: {', '.join(name for name, _ in problems)}")
-
-
-def hyperparameters(cls: type) -> list[tuple[str, str, str]]:
-    """(name, type, default) for each ``__init__`` argument: what LightningCLI turns into flags."""
-    import typing
-
-    from zoo.docgen import readable_type  # the model pages' type names (imported here: docgen imports this module)
-
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except (NameError, TypeError, AttributeError):  # an annotation that does not resolve: show it as written
-        hints = {}
-    rows = []
-    for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        annotation = hints.get(parameter.name, parameter.annotation)
-        type_name = "untyped" if annotation is parameter.empty else readable_type(annotation)
-        default = parameter.default
-        if default is parameter.empty:
-            default = "required"
-        elif callable(default):  # an optimizer factory: show the name a config file would use
-            default = f"{default.__module__}.{default.__qualname__}"
-        else:
-            default = repr(default)
-        rows.append((parameter.name, type_name, default))
-    return rows
-
-
-def command_info(argv: Sequence[str]) -> None:
-    """``zoo info NAME``: one model or datamodule, with its hyper-parameters and their defaults."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    if len(argv) != 1:
-        raise ZooError("usage: zoo info NAME (a model or datamodule name from `zoo list`)")
-    name = argv[0]
-    kind = "model" if name in registry.entries("model") else "datamodule"
-    if name not in registry.entries(kind):
-        registry.get("model", name)  # raises with close matches
-    entry = registry.entries(kind)[name]
-    cls = entry.load()
-    console = _console()
-    console.print(f"[bold]{entry.name}[/bold]  ({kind}, {entry.target}, from {entry.distribution})")
-    for key, value in entry.metadata.items():
-        label = "gives" if kind == "datamodule" and key == "batch_kind" else key  # the word `zoo list` uses
-        if isinstance(value, dict):  # reference_results: one measure per line (docs/benchmarks.md has the tables)
-            console.print(f"  {label}:")
-            for measure, number in value.items():
-                console.print(f"    {escape(str(measure))}: {escape(str(number))}")
-        else:
-            console.print(f"  {label}: {escape(str(value))}")
-    doc = inspect.getdoc(cls)
-    if doc:
-        console.print("\n" + escape(doc.split("\n\n")[0]))
-    table = Table(title="hyper-parameters (--model.NAME / --data.NAME)", title_justify="left")
-    for column in ("name", "type", "default"):
-        table.add_column(column)
-    for row in hyperparameters(cls):
-        table.add_row(*(escape(cell) for cell in row))  # "tuple[int, int, int]" is not rich markup
-    console.print(table)
-    notes = registry.signature_notes(cls, kind)
-    if notes:
-        console.print("notes:")
-        for note in notes:
-            console.print(f"  {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _lazy(module: str, function: str) -> Callable[[Sequence[str]], Any]:
@@ -174,17 +27,18 @@ def _lazy(module: str, function: str) -> Callable[[Sequence[str]], Any]:
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {
-    "list": command_list,
-    "info": command_info,
-    "sample": _lazy("zoo.commands", "command_sample"),
-    "encode": _lazy("zoo.commands", "command_encode"),
-    "score": _lazy("zoo.commands", "command_score"),
-    "reconstruct": _lazy("zoo.reconstruct", "command_reconstruct"),
-    "translate": _lazy("zoo.translate", "command_translate"),
-    "prepare": _lazy("zoo.prepare", "command_prepare"),
-    "new-plugin": _lazy("zoo.plugins", "command_new_plugin"),
-    "export": _lazy("zoo.exporting", "command_export"),
+    "list": _lazy("zoo.commands.listing", "command_list"),
+    "info": _lazy("zoo.commands.info", "command_info"),
+    "sample": _lazy("zoo.commands.sample", "command_sample"),
+    "encode": _lazy("zoo.commands.encode", "command_encode"),
+    "score": _lazy("zoo.commands.score", "command_score"),
+    "reconstruct": _lazy("zoo.commands.reconstruct", "command_reconstruct"),
+    "translate": _lazy("zoo.commands.translate", "command_translate"),
+    "prepare": _lazy("zoo.commands.prepare", "command_prepare"),
+    "new-plugin": _lazy("zoo.commands.new_plugin", "command_new_plugin"),
+    "export": _lazy("zoo.commands.export", "command_export"),
 }
+# The training subcommands (TRAINER_SUBCOMMANDS) go to LightningCLI: zoo.training.cli.run_cli.
 
 
 # What `zoo --help` lists: every command, the training ones first; each command has its own --help.
@@ -311,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if argv[0] in COMMANDS:
             COMMANDS[argv[0]](argv[1:])
         else:
+            from zoo.training.cli import run_cli  # Lightning is imported only to train
+
             run_cli(argv)
     except Exception as error:
         message = _one_line(str(error)) if isinstance(error, ZooError) else _user_error(error)

@@ -348,6 +348,11 @@ def name_of(cls: type, kind: str) -> str | None:
     return None
 
 
+def display_name(cls: type, kind: str) -> str:
+    """The registry name of a class, or its class name when it is not registered: the name messages use."""
+    return name_of(cls, kind) or cls.__name__
+
+
 def resolve_class_path(kind: str, value: str) -> str:
     """Turn what a user typed after ``--model``/``--data`` into a class path LightningCLI accepts.
 

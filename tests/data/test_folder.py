@@ -65,7 +65,7 @@ def test_worker_count_is_decided_where_the_run_starts_not_written_into_its_confi
     import yaml
 
     from tests.data.image_folders import write_images
-    from zoo.cli import run_cli
+    from zoo.training.cli import run_cli
     from zoo.data.base import default_num_workers
 
     write_images(tmp_path / "images", count=12, size=28, grey=True)

@@ -18,7 +18,7 @@ from tests.launching import assert_all_exit_0, free_port, launch, torchrun
 from zoo.data.digits import DigitsDataModule, digits_splits
 from zoo.data.streaming import StreamingDataModule
 from zoo.errors import ZooError
-from zoo.prepare import command_prepare
+from zoo.commands.prepare import command_prepare
 
 SPLITS = ("train", "val", "test")
 

@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tests.conftest import FAST_TRAINER, run_zoo
 from zoo.data.digits import digits_splits
 from zoo.errors import ZooError
-from zoo.metrics.fid import FeatureDistances, FIDCallback, _per_process_limit, compute_fid
+from zoo.metrics.fid import FeatureDistances, compute_fid
+from zoo.metrics.fid_callback import FIDCallback, per_process_limit
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +289,7 @@ def test_inception_asked_for_by_name_without_weights_fails_before_training(digit
 def test_distributed_padding_is_not_counted_and_samples_do_not_depend_on_process_count():
     # The sampler pads 501 images to 502: rank 0 gets 251 real ones, rank 1 250 and the repeat, left out.
     def limit(rank: int, loader: DataLoader) -> int:
-        return _per_process_limit(SimpleNamespace(world_size=2, global_rank=rank, val_dataloaders=loader))
+        return per_process_limit(SimpleNamespace(world_size=2, global_rank=rank, val_dataloaders=loader))
 
     images = list(range(501))
     sharded = [DataLoader(images, sampler=DistributedSampler(images, num_replicas=2, rank=rank, shuffle=False))
@@ -354,7 +355,7 @@ def test_sampling_for_fid_shows_as_a_row_of_the_progress_bar(digits, monkeypatch
 
 def test_a_run_draws_the_same_random_numbers_with_fid_on_or_off(tmp_path):
     """FID's network, samples and KID subsets leave training's random stream where it was (tests/test_gpu.py: CUDA's)."""
-    from zoo.cli import run_cli
+    from zoo.training.cli import run_cli
 
     def stream_after(*fid_flags: str) -> torch.Tensor:
         run_cli(["fit", "--model", "vae", "--data", "digits", "--data.num_workers", "0", "--trainer.max_epochs", "2",

@@ -77,7 +77,7 @@ def test_one_batch_updates_the_discriminator_then_the_generator_each_leaving_the
 
 
 def test_the_shipped_config_builds_a_dcgan_for_the_digits(tmp_path, monkeypatch):
-    from zoo.cli import run_cli
+    from zoo.training.cli import run_cli
 
     monkeypatch.chdir(tmp_path)
     cli = run_cli(["--config", str(Path(__file__).parents[2] / "configs" / "dcgan.yaml")], run=False)

@@ -106,7 +106,7 @@ def test_gradient_accumulation_is_refused_in_one_line_that_says_what_to_do(tmp_p
 
 
 def test_the_shipped_config_builds_a_gan_for_the_digits(tmp_path, monkeypatch):
-    from zoo.cli import run_cli
+    from zoo.training.cli import run_cli
 
     monkeypatch.chdir(tmp_path)
     cli = run_cli(["--config", str(Path(__file__).parents[2] / "configs" / "gan.yaml")], run=False)

@@ -14,7 +14,7 @@ from tests.conftest import FAST_TRAINER, REPO, run_zoo
 from tests.data.image_folders import grey_of, photo_crops
 from tests.models.adversarial_checks import check_schedule_resumes, halving_scheduler
 from zoo import registry
-from zoo.cli import run_cli
+from zoo.training.cli import run_cli
 from zoo.errors import ZooError
 from zoo.models.pix2pix import Pix2Pix
 

@@ -67,7 +67,7 @@ def test_resuming_keeps_the_critic_generator_rhythm_and_the_step_count(tmp_path)
 
 
 def test_the_shipped_config_uses_the_papers_rmsprop(tmp_path, monkeypatch):
-    from zoo.cli import run_cli
+    from zoo.training.cli import run_cli
 
     monkeypatch.chdir(tmp_path)
     cli = run_cli(["--config", str(CONFIG)], run=False)

@@ -47,7 +47,7 @@ def test_the_critic_loss_includes_the_gradient_penalty(tmp_path):
 
 
 def test_the_shipped_config_uses_the_papers_adam(tmp_path, monkeypatch):
-    from zoo.cli import run_cli
+    from zoo.training.cli import run_cli
 
     monkeypatch.chdir(tmp_path)
     cli = run_cli(["--config", str(Path(__file__).parents[2] / "configs" / "wgan_gp.yaml")], run=False)

@@ -49,7 +49,8 @@ def pins_memory(trainer: L.Trainer | None) -> bool:
     return trainer is not None and trainer.strategy.root_device.type == "cuda"
 
 
-def _process_count() -> int:
+def process_count() -> int:
+    """The processes of the run (the process group's size), 1 outside one."""
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     return torch.distributed.get_world_size() if distributed else 1
 
@@ -65,15 +66,15 @@ class ResumableLoader(StatefulDataLoader):
     """
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "process_count": _process_count()}
+        return {**super().state_dict(), "process_count": process_count()}
 
     def load_state_dict(self, state_dict: dict) -> None:
         state = dict(state_dict)
         saved = state.pop("process_count", None)
-        if saved is not None and saved != _process_count():
+        if saved is not None and saved != process_count():
             from lightning.pytorch.utilities import rank_zero_warn
 
-            rank_zero_warn(f"resumed on {_process_count()} processes from a checkpoint of {saved}: the data loader "
+            rank_zero_warn(f"resumed on {process_count()} processes from a checkpoint of {saved}: the data loader "
                            "starts this epoch's shuffled order again (the step count goes on; images seen before the "
                            "stop may repeat this epoch; --data streaming resumes exactly)")
             return

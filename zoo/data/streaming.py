@@ -218,7 +218,7 @@ def _streaming_loader_class():
     from litdata import StreamingDataLoader
     from lightning.pytorch.utilities import rank_zero_warn
 
-    from zoo.data.base import _process_count
+    from zoo.data.base import process_count
 
     class GlobalBatchCheckingLoader(StreamingDataLoader):
         """Resumed on another process count, litdata (>= 0.2.76) restripes the epoch's unseen images over the new
@@ -230,12 +230,12 @@ def _streaming_loader_class():
         def load_state_dict(self, obj: dict[str, Any]) -> None:
             saved = obj.get("dataset", {})
             if "batch_size" in saved and "world_size" in saved:
-                before, now = saved["batch_size"] * saved["world_size"], self.batch_size * _process_count()
+                before, now = saved["batch_size"] * saved["world_size"], self.batch_size * process_count()
                 if before != now:
-                    exact = (f"--data.batch_size {before // _process_count()}" if before % _process_count() == 0
-                             else f"a --data.batch_size that times {_process_count()} processes makes {before}")
+                    exact = (f"--data.batch_size {before // process_count()}" if before % process_count() == 0
+                             else f"a --data.batch_size that times {process_count()} processes makes {before}")
                     rank_zero_warn(f"resuming streamed data with a global batch of {now} images ({self.batch_size} x "
-                                   f"{_process_count()} processes) where the checkpoint had {before}: images of this "
+                                   f"{process_count()} processes) where the checkpoint had {before}: images of this "
                                    f"epoch will repeat; for an exact resume use {exact}")
             super().load_state_dict(obj)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
-from zoo.cli import run_cli
+from zoo.training.cli import run_cli
 from zoo.interfaces import Generation
 
 OUT = Path("runs/demo")
@@ -65,7 +65,7 @@ def train(model_name: str, quick: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m zoo.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m zoo.commands.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few batches per model: checks the pipeline only")
     quick = parser.parse_args().quick
     OUT.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from zoo import registry
+from zoo.commands.common import build_datamodule, split_data_args, split_dataset
 from zoo.data.streaming import METADATA_FILE, METADATA_FORMAT, METADATA_VERSION, SPLITS, is_remote
 from zoo.errors import CommandParser, ZooError
 from zoo.interfaces import batch_kind_of
@@ -89,9 +90,7 @@ def _remove_metadata(out: str) -> None:
 
 
 def command_prepare(argv: Sequence[str]) -> dict[str, Any]:
-    from zoo.commands import _split_data_args, build_datamodule, split_dataset
-
-    own, data_args = _split_data_args(argv)
+    own, data_args = split_data_args(argv)
     parser = CommandParser(
         prog="zoo prepare", description="Write an image datamodule's train/val/test splits for --data streaming.",
         epilog="Any --data.OPTION VALUE of the datamodule is accepted, as in `zoo fit`.")

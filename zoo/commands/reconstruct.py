@@ -13,7 +13,6 @@ the PSNR of the noisy and of the reconstructed images against the originals.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,11 +20,14 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from zoo import registry
-from zoo.checkpoints import load_model
+from zoo.checkpoints import load_with
+from zoo.commands.common import device_named, folder_parser
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
 from zoo.errors import ZooError
-from zoo.interfaces import Reconstruction, registered_with
+from zoo.interfaces import Reconstruction
+
+REFUSAL = ("`zoo reconstruct` needs a model with encode() and decode(); {checkpoint} holds {name}, which lacks them; "
+           "use a checkpoint of {models}")
 
 
 def file_channels(path: Path) -> int:
@@ -36,7 +38,7 @@ def file_channels(path: Path) -> int:
         return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
 
 
-def _to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
+def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
     if image.shape[0] == channels:
         return image
     if channels == 1:  # ITU-R 601 luma, as PIL's convert("L")
@@ -59,29 +61,20 @@ def reconstruct_image(model, image: torch.Tensor) -> torch.Tensor:
 
 def command_reconstruct(argv: Sequence[str]) -> dict:
     """``zoo reconstruct --ckpt CKPT --input DIR --out DIR [--noise-std S]``."""
-    parser = argparse.ArgumentParser(
-        prog="zoo reconstruct",
-        description="Reconstruct (denoise) every image of a folder with a model that has encode() and decode().",
-    )
-    parser.add_argument("--ckpt", required=True, type=Path, help="checkpoint written by `zoo fit`")
-    parser.add_argument("--input", required=True, type=Path, help="folder of images")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write the reconstructions into, same names")
+    parser = folder_parser(
+        "zoo reconstruct", "Reconstruct (denoise) every image of a folder with a model that has encode() and decode().",
+        "folder of images", "folder to write the reconstructions into, same names")
     parser.add_argument("--noise-std", type=float, default=0.0,
                         help="add Gaussian noise of this std (pixels in [0, 1]) first; noisy inputs go to OUT/noisy/")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     args = parser.parse_args(list(argv))
     if args.noise_std < 0:
         raise ZooError(f"--noise-std must be >= 0, got {args.noise_std}")
     if args.out.expanduser().resolve() == args.input.expanduser().resolve():
         raise ZooError(f"--out {args.out} is the input folder; choose another folder so no input is overwritten")
 
-    model = load_model(args.ckpt)
-    if not isinstance(model, Reconstruction):
-        name = registry.name_of(type(model), "model") or type(model).__name__
-        raise ZooError(f"`zoo reconstruct` needs a model with encode() and decode(); {args.ckpt} holds {name}, which "
-                       f"lacks them; use a checkpoint of {', '.join(registered_with(Reconstruction))}")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_with(args.ckpt, Reconstruction, REFUSAL)
+    device = device_named(args.device)
     model.to(device)
     files = list_image_files(args.input.expanduser())
     check_image_files(files)
@@ -99,8 +92,8 @@ def command_reconstruct(argv: Sequence[str]) -> dict:
         if args.noise_std > 0:
             image = (original + args.noise_std * torch.randn(original.shape, generator=noise)).clamp(0, 1)
             save_image(image, out_dir / "noisy" / path.name)
-        reconstruction = reconstruct_image(model, _to_channels(image, model_channels).to(device)).cpu()
-        reconstruction = _to_channels(reconstruction, channels)
+        reconstruction = reconstruct_image(model, to_channels(image, model_channels).to(device)).cpu()
+        reconstruction = to_channels(reconstruction, channels)
         save_image(reconstruction, out_dir / path.name)
         if args.noise_std > 0:
             psnr_noisy.append(float(peak_signal_noise_ratio(image, original, data_range=1.0)))

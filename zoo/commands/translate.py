@@ -25,11 +25,14 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from zoo import registry
-from zoo.checkpoints import load_model
+from zoo.checkpoints import load_with
+from zoo.commands.common import device_named, folder_parser
 from zoo.data.image_files import check_image_files, list_image_files, load_image, save_image
-from zoo.errors import CommandParser, ZooError
-from zoo.interfaces import Translation, registered_with
+from zoo.errors import ZooError
+from zoo.interfaces import Translation
+
+REFUSAL = ("checkpoint {checkpoint} holds a {name} model, which has no translate(); `zoo translate` needs a "
+           "translation model: {models}")
 
 
 def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, native_size: bool,
@@ -66,30 +69,21 @@ def translate_folder(model, input_dir: Path, out_dir: Path, direction: str, nati
 def command_translate(argv: Sequence[str]) -> None:
     """``zoo translate --ckpt CKPT --input DIR --out DIR [--direction AtoB|BtoA] [--size model|native]
     [--upscale N]``."""
-    parser = CommandParser(
-        prog="zoo translate",
-        description="Translate every image of a folder with a trained translation model (pix2pix, cyclegan, ...).",
-    )
-    parser.add_argument("--ckpt", required=True, type=Path, help="checkpoint written by `zoo fit`")
-    parser.add_argument("--input", required=True, type=Path, help="folder of images to translate")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write the results into, same names")
+    parser = folder_parser(
+        "zoo translate", "Translate every image of a folder with a trained translation model (pix2pix, cyclegan, ...).",
+        "folder of images to translate", "folder to write the results into, same names")
     parser.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
                         help="AtoB (default) or BtoA; pix2pix knows only the direction it was trained in")
     parser.add_argument("--size", choices=("model", "native"), default="model",
                         help="model: resize to the training size and back (default); native: translate as is")
     parser.add_argument("--upscale", type=int, default=1,
                         help="super-resolution: enlarge each image N times (bicubic) first, write it at that size")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     args = parser.parse_args(list(argv))
     if args.upscale < 1:
         raise ZooError(f"--upscale must be at least 1, got {args.upscale}")
 
-    model = load_model(args.ckpt)
-    if not isinstance(model, Translation):
-        name = registry.name_of(type(model), "model") or type(model).__name__
-        raise ZooError(f"checkpoint {args.ckpt} holds a {name} model, which has no translate(); `zoo translate` "
-                       f"needs a translation model: {', '.join(registered_with(Translation))}")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_with(args.ckpt, Translation, REFUSAL)
+    device = device_named(args.device)
     model.to(device)
     with torch.inference_mode():
         written = translate_folder(model, args.input.expanduser(), args.out.expanduser(), args.direction,

@@ -1,0 +1,108 @@
+"""Where a run writes: ``runs/<model>/version_N/`` with its config and checkpoints, the loggers, the console.
+
+One folder per family and a fresh version per run (``runs/vae/version_3/{config.yaml,metrics.csv,...}``):
+the CSV logger by default, and W&B's files beside every other run's, not in the working directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightning.pytorch.cli import LightningArgumentParser, SaveConfigCallback
+
+from zoo import registry
+
+RUNS_DIR = "runs"
+
+
+def run_directory(trainer) -> Path:
+    """The run's own folder, where ModelCheckpoint puts ``checkpoints/``: ``<save_dir>/<name>/<version>``."""
+    logger = trainer.logger
+    if logger is None:
+        return Path(trainer.default_root_dir)
+    if getattr(logger, "log_dir", None):  # CSV, TensorBoard
+        return Path(logger.log_dir)
+    version = logger.version if isinstance(logger.version, str) else f"version_{logger.version}"
+    return Path(logger.save_dir or trainer.default_root_dir) / str(logger.name) / version
+
+
+def default_loggers(trainer_config: Any, model_class: type | None) -> None:
+    """Loggers the user did not place write under the runs folder: the default CSV logger and W&B's files."""
+    logger = trainer_config.get("logger")
+    if str(getattr(logger, "class_path", "")).endswith("WandbLogger") and logger.init_args.get("save_dir") == ".":
+        logger.init_args.save_dir = trainer_config.get("default_root_dir") or RUNS_DIR
+    if logger in (None, True):
+        name = (registry.name_of(model_class, "model") if model_class else None) or "model"
+        from jsonargparse import Namespace
+
+        trainer_config.logger = Namespace(
+            class_path="lightning.pytorch.loggers.CSVLogger",
+            init_args=Namespace(save_dir=trainer_config.get("default_root_dir") or RUNS_DIR, name=name),
+        )
+
+
+def finish_wandb_runs(trainer) -> None:
+    """Close W&B runs cleanly: an offline run directory is complete when the command returns."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Save the resolved config beside the run's checkpoints, and hand it to W&B as the run config.
+
+    Lightning's default writes ``config.yaml`` to ``trainer.log_dir``, which for W&B is the
+    shared save directory, so runs would overwrite each other's config.
+    """
+
+    def __init__(self, parser: LightningArgumentParser, config: Any, **kwargs: Any) -> None:
+        super().__init__(parser, config, save_to_log_dir=False, **kwargs)
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:  # rank 0 only
+        run_dir = run_directory(trainer)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, str(run_dir / self.config_filename), skip_none=False, overwrite=True,
+                         multifile=self.multifile)
+        from lightning.pytorch.loggers import WandbLogger
+
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+                logger.experiment.config.update({"zoo": resolved}, allow_val_change=True)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        """A run that failed before its first step leaves no folder behind, so the next run keeps its number."""
+        if trainer.global_step > 0 or not trainer.is_global_zero:
+            return
+        run_dir = run_directory(trainer)
+        if not run_dir.is_dir() or any(run_dir.rglob("*.ckpt")):
+            return
+        shutil.rmtree(run_dir, ignore_errors=True)
+        # runs/<model>/ and runs/ too, when this run made them: up to the folder the logger writes under.
+        save_dir = Path(getattr(trainer.logger, "save_dir", None) or trainer.default_root_dir).resolve()
+        for folder in run_dir.resolve().parents:
+            if not folder.is_relative_to(save_dir) or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+
+
+class LightningAdverts(logging.Filter):
+    """Drop Lightning's lines that help no zoo user: tips to install other services, TPU availability."""
+
+    NOISE = ("💡 Tip:", "TPU available:", "HPU available:")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOISE)
+
+
+def hide_lightning_adverts() -> None:
+    """Filter Lightning's info lines, which all go through one logger (``rank_zero_info``), once per process."""
+    rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(existing, LightningAdverts) for existing in rank_zero_log.filters):
+        rank_zero_log.addFilter(LightningAdverts())
