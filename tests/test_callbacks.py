@@ -188,3 +188,57 @@ def test_cuda_settings_apply_on_a_gpu_run_only_and_are_undone_at_its_end():
     finally:
         settings.teardown(gpu_run, None, "fit")
     assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.benchmark) == before
+
+
+class _GeneratorWeights(L.Callback):
+    """The trained generator's and discriminator's parameters after every batch (before GeneratorEMA reads them)."""
+
+    def __init__(self) -> None:
+        self.generator, self.discriminator = [], []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.generator.append([p.detach().clone() for p in pl_module.generator.parameters()])
+        self.discriminator.append([p.detach().clone() for p in pl_module.discriminator.parameters()])
+
+
+def test_generator_ema_samples_and_checkpoints_the_averaged_generator_and_trains_on(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from zoo.callbacks import GeneratorEMA
+    from zoo.models.dcgan import DCGAN
+
+    decay = 0.5
+    weights, checkpoint = _GeneratorWeights(), ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    model = DCGAN(generator_features=8, discriminator_features=8)
+    L.Trainer(accelerator="cpu", max_steps=3, limit_val_batches=0, logger=False, enable_progress_bar=False,
+              enable_model_summary=False, callbacks=[weights, GeneratorEMA(decay=decay), checkpoint],
+              default_root_dir=tmp_path).fit(model, DigitsDataModule(batch_size=16))
+
+    average = weights.generator[0]  # the average starts as the first step's weights
+    for step in weights.generator[1:]:
+        average = [decay * averaged + (1 - decay) * current for averaged, current in zip(average, step)]
+    assert not all(torch.equal(a, b) for a, b in zip(average, weights.generator[-1]))
+    # After fit the model holds the average, so sample() draws from it; the discriminator is the trained one.
+    for averaged, parameter in zip(average, model.generator.parameters()):
+        assert torch.allclose(parameter, averaged, atol=1e-6)
+    for trained, parameter in zip(weights.discriminator[-1], model.discriminator.parameters()):
+        assert torch.equal(parameter, trained)
+    # The checkpoint's weights are the averaged generator's (what zoo sample loads); the trained ones are kept
+    # under current_model_state, from which a resumed fit trains on.
+    saved = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=False)
+    reloaded = DCGAN.load_from_checkpoint(tmp_path / "last.ckpt", map_location="cpu")
+    for averaged, parameter in zip(average, reloaded.generator.parameters()):
+        assert torch.allclose(parameter, averaged, atol=1e-6)
+    first_name = next(name for name, _ in model.generator.named_parameters())
+    assert torch.equal(saved["current_model_state"][f"generator.{first_name}"], weights.generator[-1][0])
+
+
+def test_generator_ema_refuses_a_model_without_a_generator(tmp_path):
+    from zoo.callbacks import GeneratorEMA
+
+    with pytest.raises(ZooError, match="generator"):
+        L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_progress_bar=False,
+                  enable_model_summary=False, callbacks=[GeneratorEMA()],
+                  default_root_dir=tmp_path).fit(Autoencoder(), DigitsDataModule(batch_size=16))
+    with pytest.raises(ZooError, match="decay"):
+        GeneratorEMA(decay=1.0)

@@ -12,10 +12,15 @@ epoch, translated, after every validation, through the same loggers.
 :class:`RunCheckpoint` is the CLI's checkpoint callback: Lightning's ``ModelCheckpoint``
 that also writes ``last.ckpt`` when a fit stops early (Ctrl-C, SIGTERM, a crash), so
 resuming from ``last.ckpt`` loses no training step.
+
+:class:`GeneratorEMA` keeps an exponential moving average of a GAN's generator weights, which
+sampling, validation, the checkpoints and the model after ``fit`` use (Lightning's
+``EMAWeightAveraging``, narrowed to the generator).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -24,7 +29,7 @@ from typing import Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import move_data_to_device, rank_zero_info, rank_zero_warn
@@ -436,3 +441,48 @@ class RunSummary(L.Callback):
             return "--data DATA"
         root = getattr(datamodule, "root", None)
         return f"--data {name}" + (f" --data.root {root}" if root else "")
+
+
+class GeneratorEMA(EMAWeightAveraging):
+    """An exponential moving average of the generator's weights (and batch-norm statistics), for sampling.
+
+    Yazıcı et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019 (and Karras et
+    al.'s ProGAN/StyleGAN): the averaged generator, ``decay`` per generator step, scores a better FID
+    than the last iterate, which oscillates around the game's equilibrium. Lightning's
+    ``EMAWeightAveraging`` does the averaging, the swap for validation, the checkpoints (their
+    ``state_dict`` holds the averaged weights, so ``zoo sample`` and ``load_from_checkpoint`` get them;
+    the trained ones sit under ``current_model_state`` and a resumed fit trains on from those) and the
+    copy into the model when ``fit`` ends. It averages the whole LightningModule, so everything but
+    ``generator`` is set back to the trained weights after each update: the discriminator stays the
+    one being trained, and validation judges the averaged generator with it.
+
+    In a config: ``trainer: {callbacks: [{class_path: zoo.callbacks.GeneratorEMA, init_args: {decay: 0.99}}]}``.
+    """
+
+    def __init__(self, decay: float = 0.999, update_starting_at_step: int | None = None) -> None:
+        """
+        Args:
+            decay: weight of the average at each generator step; 1 - decay is the new weights' (0.99 averages
+                over about the last 100 steps).
+            update_starting_at_step: generator step from which the average is updated (it starts as a copy).
+        """
+        if not 0.0 < decay < 1.0:
+            raise ZooError(f"GeneratorEMA decay must be between 0 and 1, got {decay}")
+        super().__init__(decay=decay, update_starting_at_step=update_starting_at_step)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not isinstance(getattr(pl_module, "generator", None), torch.nn.Module):
+            raise ZooError(f"GeneratorEMA averages a `generator` network; {type(pl_module).__name__} has none")
+        super().setup(trainer, pl_module, stage)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self._average_model is not None:
+            current = dict(itertools.chain(pl_module.named_parameters(), pl_module.named_buffers()))
+            averaged = itertools.chain(self._average_model.module.named_parameters(),
+                                       self._average_model.module.named_buffers())
+            with torch.no_grad():
+                for name, value in averaged:
+                    if not name.startswith("generator."):
+                        value.copy_(current[name])

@@ -83,3 +83,53 @@ def test_log_likelihood_is_an_importance_weighted_bound_above_the_elbo_and_k1_is
     assert torch.allclose(k1, -(reconstruction + kl), rtol=0.05)
     assert torch.equal(model.log_likelihood(images, 50, generator=torch.Generator().manual_seed(2)),
                        model.log_likelihood(images, 50, generator=torch.Generator().manual_seed(2)))
+
+
+def test_kl_warmup_starts_the_kl_weight_at_zero_and_ramps_it_linearly_to_beta():
+    model = VAE(beta=2.0, kl_warmup_epochs=10)
+    assert [model.kl_weight(epoch) for epoch in (0, 5, 10, 50)] == [0.0, 1.0, 2.0, 2.0]
+    assert VAE(beta=2.0).kl_weight(0) == 2.0  # no warm-up by default: the plain VAE is unchanged
+    # At epoch 0 the training loss is the reconstruction term alone; validation's ELBO keeps the KL.
+    images = torch.bernoulli(torch.rand(4, 1, 28, 28))
+    torch.manual_seed(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log without a trainer
+        loss = model.training_step((images, torch.zeros(4)), 0)
+    torch.manual_seed(1)
+    reconstruction, kl, _ = model.elbo_terms(images)
+    assert kl.mean() > 0
+    assert torch.allclose(loss, reconstruction.mean())
+
+
+def test_the_iwae_objective_with_one_sample_is_the_elbo_and_with_more_a_tighter_bound():
+    torch.manual_seed(0)
+    images = torch.bernoulli(torch.rand(6, 1, 28, 28))
+    model = VAE(latent_dim=4, train_samples=1)
+    # k = 1: minus the one-draw ELBO, the bound log_likelihood(samples=1) measures with the same draw.
+    torch.manual_seed(3)
+    one = model._iwae_loss(images, None, kl_weight=1.0)
+    expected = -model.log_likelihood(images, samples=1, generator=torch.Generator().manual_seed(3)).mean()
+    assert torch.allclose(one, expected)
+    # Averaged over draws, k = 8 is a tighter (lower) loss than k = 1 (Burda et al. 2016, theorem 1).
+    losses = {k: torch.stack([_iwae_loss_of(model, k, images) for _ in range(50)]).mean() for k in (1, 8)}
+    assert losses[8] < losses[1]
+
+
+def _iwae_loss_of(model: VAE, k: int, images: torch.Tensor) -> torch.Tensor:
+    model.hparams.train_samples = k
+    with torch.no_grad():
+        return model._iwae_loss(images, None, kl_weight=1.0)
+
+
+def test_training_on_the_iwae_bound_fits_and_logs_the_true_elbo_in_validation(tmp_path):
+    import lightning as L
+
+    from zoo.data.digits import DigitsDataModule
+
+    model = VAE(latent_dim=8, hidden_dims=[64], train_samples=5, kl_warmup_epochs=1)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=2, limit_train_batches=3, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, default_root_dir=tmp_path)
+    trainer.fit(model, DigitsDataModule(batch_size=16, binarize="dynamic"))
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert trainer.callback_metrics["val/elbo"] < 0  # log-likelihood bound of binary pixels: negative

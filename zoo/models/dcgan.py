@@ -18,6 +18,11 @@ Nets", 2014, arXiv:1411.1784) and the discriminator scores with a class projecti
 Koyama, "cGANs with Projection Discriminator", ICLR 2018, arXiv:1802.05637); each training batch
 generates fakes of the real batch's classes. ``sample(n, labels=...)`` draws chosen classes.
 
+Averaged generator: ``configs/dcgan_digits.yaml`` adds :class:`zoo.callbacks.GeneratorEMA`, an
+exponential moving average of the generator's weights (Yazıcı et al., "The Unusual Effectiveness of
+Averaging in GAN Training", ICLR 2019) that sampling, FID and the checkpoints use; the discriminator
+is not averaged. What it gains on the digits, against the paper's setting, is in docs/benchmarks.md.
+
 Uses: new images from noise (``sample``); the CLI attaches FID and sample grids by that interface.
 """
 

@@ -15,6 +15,12 @@ anomaly detection (``anomaly_score`` = negative ELBO, in nats per image), and th
 likelihood of images (``log_likelihood``: the importance-weighted bound of Burda, Grosse &
 Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016, with k = 5000 their
 evaluation; on binarized images, see the datamodules' ``binarize``).
+
+Two training options for density modelling (both off by default, so the plain VAE is unchanged):
+``kl_warmup_epochs`` scales the KL term linearly from 0 to ``beta`` over the first epochs (Sønderby
+et al., "Ladder Variational Autoencoders", NeurIPS 2016; Bowman et al. 2016), and ``train_samples``
+k > 1 trains on the importance-weighted bound itself, the IWAE of Burda et al., which
+``log_likelihood`` measures.
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ class VAE(L.LightningModule):
         score: Literal["elbo", "mse", "bce"] = "elbo",
         conditional: bool = False,
         num_classes: int = 0,
+        kl_warmup_epochs: int = 0,
+        train_samples: int = 1,
     ) -> None:
         """
         Args:
@@ -74,9 +82,16 @@ class VAE(L.LightningModule):
                 term alone); see docs/uses/anomaly_detection.md for which ranks digits better.
             conditional: condition encoder and decoder on the class label (Sohn et al. 2015); needs labelled data.
             num_classes: how many classes; the CLI links it from the data (used only when conditional).
+            kl_warmup_epochs: KL warm-up: the KL weight grows linearly from 0 at epoch 0 to ``beta`` at this
+                epoch (Sønderby et al. 2016); 0 = ``beta`` from the start. Keeps latent units from collapsing to
+                the prior early on; validation's ``val/elbo`` is always the true ELBO.
+            train_samples: k, the draws of q(z|x) per image in training: 1 = the ELBO (the plain VAE); k > 1 =
+                the importance-weighted bound of Burda et al. 2016 (the IWAE), tighter, so the model is
+                trained on what ``log_likelihood`` measures; costs k decoder passes per image.
         """
-        check_positive(image_shape=image_shape, latent_dim=latent_dim, hidden_dims=hidden_dims, lr=lr)
-        check_non_negative(beta=beta)
+        check_positive(image_shape=image_shape, latent_dim=latent_dim, hidden_dims=hidden_dims, lr=lr,
+                       train_samples=train_samples)
+        check_non_negative(beta=beta, kl_warmup_epochs=kl_warmup_epochs)
         super().__init__()
         self.save_hyperparameters()
         hidden = DEFAULT_HIDDEN[architecture] if hidden_dims is None else list(hidden_dims)
@@ -172,31 +187,59 @@ class VAE(L.LightningModule):
         made ``chunk`` at a time; a seeded CPU ``generator`` repeats them.
         """
         mean, log_var = self.posterior(images)
-        std = (0.5 * log_var).exp()
-        targets = images.float().flatten(1)
         log_weights = []
         for start in range(0, samples, chunk):
-            draws = min(chunk, samples - start)
-            noise = torch.randn(draws, *mean.shape, generator=generator).to(mean.device)
-            latents = mean + noise * std  # (draws, N, latent_dim)
-            logits = self.decoder(latents.flatten(0, 1)).float().flatten(1).view(draws, len(images), -1)
-            log_p_x = -F.binary_cross_entropy_with_logits(logits, targets.expand_as(logits), reduction="none").sum(2)
-            # log N(z; 0, I) - log N(z; mean, std): the 0.5 log(2 pi) terms cancel.
-            log_p_z = -0.5 * latents.pow(2).sum(2)
-            log_q_z = -0.5 * (noise.pow(2) + log_var).sum(2)
-            log_weights.append(log_p_x + log_p_z - log_q_z)
+            noise = torch.randn(min(chunk, samples - start), *mean.shape, generator=generator).to(mean.device)
+            log_p_x, log_prior_ratio = self._importance_terms(images, mean, log_var, noise)
+            log_weights.append(log_p_x + log_prior_ratio)
         return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(samples)
 
+    def _importance_terms(self, images: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor,
+                          noise: torch.Tensor, labels: torch.Tensor | None = None):
+        """log p(x|z_k) and log p(z_k) - log q(z_k|x), each (draws, N), for z_k = mean + noise[k] * std."""
+        draws = len(noise)
+        latents = mean + noise * (0.5 * log_var).exp()  # (draws, N, latent_dim)
+        repeated_labels = None if labels is None else labels.repeat(draws)
+        logits = self.decoder(self._with_label(latents.flatten(0, 1), repeated_labels))
+        logits = logits.float().flatten(1).view(draws, len(images), -1)
+        targets = images.float().flatten(1).expand_as(logits)
+        log_p_x = -F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(2)
+        # log N(z; 0, I) - log N(z; mean, std): the 0.5 log(2 pi) terms cancel.
+        log_prior_ratio = -0.5 * (latents.pow(2) - noise.pow(2) - log_var).sum(2)
+        return log_p_x, log_prior_ratio
+
     # -- training
+    def kl_weight(self, epoch: int) -> float:
+        """The KL term's weight in training at ``epoch``: ``beta``, ramped up linearly over ``kl_warmup_epochs``."""
+        warmup = self.hparams.get("kl_warmup_epochs", 0)
+        return self.hparams.beta * (min(1.0, epoch / warmup) if warmup else 1.0)
+
+    def _iwae_loss(self, images: torch.Tensor, labels: torch.Tensor | None, kl_weight: float) -> torch.Tensor:
+        """Minus the importance-weighted bound with ``train_samples`` draws per image (Burda et al. 2016), mean.
+
+        The KL weight scales log p(z) - log q(z|x) inside each weight, as in warm-up for IWAEs (Sønderby et al.).
+        """
+        mean, log_var = self.posterior(images, labels)
+        noise = torch.randn(self.hparams.train_samples, *mean.shape, device=mean.device)
+        log_p_x, log_prior_ratio = self._importance_terms(images, mean, log_var, noise, labels)
+        bound = torch.logsumexp(log_p_x + kl_weight * log_prior_ratio, dim=0) - math.log(len(noise))
+        return -bound.mean()
+
     def _step(self, batch, stage: str) -> torch.Tensor:
         images = batch[0]
         labels = batch_labels(batch, self.num_classes) if self.conditional else None
-        reconstruction, kl, logits = self.elbo_terms(images, labels=labels)
-        loss = (reconstruction + self.hparams.beta * kl).mean()
         if stage == "train":
+            kl_weight = self.kl_weight(self.current_epoch)
+            if self.hparams.get("train_samples", 1) > 1:
+                loss = self._iwae_loss(images, labels, kl_weight)
+            else:
+                reconstruction, kl, logits = self.elbo_terms(images, labels=labels)
+                loss = (reconstruction + kl_weight * kl).mean()
+                self.log("train/kl", kl.mean(), on_step=True, on_epoch=True)
             self.log("train/loss", loss, on_step=True, on_epoch=True)
-            self.log("train/kl", kl.mean(), on_step=True, on_epoch=True)
         else:
+            reconstruction, kl, logits = self.elbo_terms(images, labels=labels)
+            loss = (reconstruction + self.hparams.beta * kl).mean()
             self.eval_means.log(self, stage, len(images), loss=loss, kl=kl.mean(), elbo=-(reconstruction + kl).mean())
             self.metrics.update_and_log(self, stage, torch.sigmoid(logits), images)
         return loss
