@@ -55,7 +55,7 @@ def check_hyperparameters(cls: type, checkpoint: dict, path: Path) -> None:
     stored = [name for name in checkpoint.get("hyper_parameters", {}) if not name.startswith("_")]
     unknown = [name for name in stored if name not in accepted]
     if unknown:
-        name = registry.name_of(cls, "model") or cls.__name__
+        name = registry.display_name(cls, "model")
         raise ZooError(f"checkpoint {path} has hyper-parameter(s) {', '.join(unknown)} that {name} in this zoo "
                        f"does not know (zoo {_zoo_version()}); it was written by a newer zoo: upgrade zoo to load it")
 

@@ -41,7 +41,7 @@ from zoo.errors import ZooError
 def _family_name(model: L.LightningModule) -> str:
     from zoo import registry
 
-    return registry.name_of(type(model), "model") or type(model).__name__
+    return registry.display_name(type(model), "model")
 
 
 def refuse_gradient_accumulation(model: L.LightningModule) -> None:

@@ -167,7 +167,7 @@ class ImageDataModule(L.LightningDataModule):
             return
         from zoo import registry
 
-        name = registry.name_of(type(self), "datamodule") or type(self).__name__
+        name = registry.display_name(type(self), "datamodule")
         self.normal_class_ids = class_ids(self.normal_classes, class_names, name)
         for split in ("train", "val"):
             dataset = getattr(self, f"{split}_set")
