@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -37,16 +39,25 @@ def isolate(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
-def run_zoo(args: list[str], cwd: Path, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``zoo ARGS`` as a user would (a subprocess of the installed console script's module)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+def run_zoo(args: list[str], cwd: Path, timeout: int = 600, check: bool = True,
+            in_process: bool = False) -> subprocess.CompletedProcess:
+    """Run ``zoo ARGS`` as a user would (a subprocess of the installed console script's module).
+
+    ``in_process=True`` calls the same ``main()`` in the test's own process instead, saving the ~5 s of a start-up
+    (importing Lightning); for commands whose test reads what they wrote or printed. What only a process of its own
+    shows stays a subprocess: signals, several devices, a crash's exit status, ``--quiet``'s logging levels.
+    """
+    if in_process:
+        result = zoo_in_process(args, cwd)
+    else:
+        result = subprocess.run(
+            [sys.executable, "-m", "zoo.cli", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "COLUMNS": "200"},
+        )
     if check and result.returncode != 0:
         raise AssertionError(
             f"zoo {' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}"
@@ -66,24 +77,38 @@ FAST_TRAINER = [
 ]
 
 
-def zoo_in_process(args: list[str], cwd: Path, capsys) -> subprocess.CompletedProcess:
+def zoo_in_process(args: list[str], cwd: Path, capsys=None) -> subprocess.CompletedProcess:
     """``zoo ARGS`` through the console script's own ``main()``, in this process: no start-up of its own.
 
-    What it printed and its exit status come back as ``run_zoo`` gives them, so a test reads the same either way;
-    an error that ``main`` does not turn into a ``zoo: error:`` line propagates (a subprocess would exit 1).
+    What it printed (through ``capsys`` when given, else through ``sys.stdout``/``sys.stderr`` swapped for the call)
+    and its exit status come back as ``run_zoo`` gives them, so a test reads the same either way; an error that
+    ``main`` does not turn into a ``zoo: error:`` line propagates (a subprocess would exit 1). The working folder,
+    the environment (Lightning's seeding writes PL_GLOBAL_SEED into it, which later subprocesses would inherit)
+    and torch's random state are put back afterwards.
     """
     from zoo.cli import main
 
-    capsys.readouterr()  # only what this command prints
-    previous = Path.cwd()
+    if capsys is not None:
+        capsys.readouterr()  # only what this command prints
+    out, err = io.StringIO(), io.StringIO()
+    previous_folder, previous_environment = Path.cwd(), dict(os.environ)
     os.chdir(cwd)
+    os.environ["COLUMNS"] = "200"
     try:
-        main(list(args))
+        with torch.random.fork_rng(devices=[]), contextlib.ExitStack() as redirected:
+            if capsys is None:
+                redirected.enter_context(contextlib.redirect_stdout(out))
+                redirected.enter_context(contextlib.redirect_stderr(err))
+            main(list(args))
         returncode = 0
     except SystemExit as exit_status:
         returncode = exit_status.code if isinstance(exit_status.code, int) else (0 if exit_status.code is None else 1)
     finally:
-        os.chdir(previous)
+        os.chdir(previous_folder)
+        os.environ.clear()
+        os.environ.update(previous_environment)
+    if capsys is None:
+        return subprocess.CompletedProcess(["zoo", *args], returncode, out.getvalue(), err.getvalue())
     printed = capsys.readouterr()
     return subprocess.CompletedProcess(["zoo", *args], returncode, printed.out, printed.err)
 

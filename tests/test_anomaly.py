@@ -54,7 +54,7 @@ def one_class_checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("one_class")
     run_zoo(["fit", "--model", "autoencoder", "--data", "digits", "--data.normal_classes", "[3]",
              "--model.lr", "0.005", "--data.batch_size", "32", *FAST_TRAINER, "--trainer.limit_train_batches", "12",
-             "--anomaly.quantile", "0.95", "--fid.every_n_epochs", "0"], cwd=root)
+             "--anomaly.quantile", "0.95", "--fid.every_n_epochs", "0"], cwd=root, in_process=True)
     return root / "runs" / "autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
 
 
@@ -67,7 +67,8 @@ def test_fit_stores_the_validation_threshold_in_the_checkpoint(one_class_checkpo
 
 def test_score_reports_auroc_aupr_f1_writes_decisions_and_maps(one_class_checkpoint, tmp_path):
     result = run_zoo(["score", "--ckpt", str(one_class_checkpoint), "--data", "digits", "--split", "test",
-                      "--normal-class", "3", "--out", "scores.csv", "--maps", "maps", "--top", "4"], cwd=tmp_path)
+                      "--normal-class", "3", "--out", "scores.csv", "--maps", "maps", "--top", "4"],
+                     cwd=tmp_path, in_process=True)
     for line in ("AUROC (class 3 normal", "AUPR (anomalies positive", "F1 at the threshold:", "true positives",
                  "false negatives", "stored in the checkpoint: the 0.95 quantile"):
         assert line in result.stdout, line
@@ -107,14 +108,14 @@ def test_a_stored_threshold_decides_on_unlabelled_images(one_class_checkpoint, t
         Image.fromarray((rng.random((28, 28)) * 255).astype(np.uint8)).save(folder / f"static_{index}.png")
     result = run_zoo(["score", "--ckpt", str(one_class_checkpoint), "--data", "folder", "--data.root", str(folder),
                       "--data.channels", "1", "--data.image_size", "28", "--data.num_workers", "0",
-                      "--split", "all", "--out", "scores.csv"], cwd=tmp_path)
+                      "--split", "all", "--out", "scores.csv"], cwd=tmp_path, in_process=True)
     assert "stored in the checkpoint" in result.stdout and "AUROC" not in result.stdout
     rows = {row["file"].rsplit("/", 1)[1]: row for row in read_rows(tmp_path / "scores.csv")}
     assert all(rows[f"static_{index}.png"]["is_anomaly"] == "1" for index in range(5))
     assert sum(rows[f"three_{index}.png"]["is_anomaly"] == "1" for index in range(5)) <= 1
     strict = run_zoo(["score", "--ckpt", str(one_class_checkpoint), "--data", "folder", "--data.root", str(folder),
                       "--data.channels", "1", "--data.image_size", "28", "--data.num_workers", "0", "--split", "all",
-                      "--threshold", "1e9", "--out", "strict.csv"], cwd=tmp_path)
+                      "--threshold", "1e9", "--out", "strict.csv"], cwd=tmp_path, in_process=True)
     assert "0 of 10 flagged" in strict.stdout and "given by --threshold" in strict.stdout
 
 

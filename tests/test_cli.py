@@ -30,7 +30,7 @@ def test_zoo_fit_trains_each_reconstruction_family_on_digits(model, tmp_path, tr
 def test_second_run_gets_its_own_folder_instead_of_refusing(tmp_path, trained_runs):
     copy_run(trained_runs("vae"), tmp_path)  # the first run: `zoo fit --model vae --data digits`
     run_zoo(["fit", "--model", "VAE", "--data", "zoo.data.digits.DigitsDataModule", *FAST_TRAINER,
-             "--trainer.limit_train_batches", "1"], cwd=tmp_path)
+             "--trainer.limit_train_batches", "1"], cwd=tmp_path, in_process=True)
     assert (tmp_path / "runs/vae/version_0/config.yaml").exists()
     assert (tmp_path / "runs/vae/version_1/config.yaml").exists()
     assert (tmp_path / "runs/vae/version_1/checkpoints/last.ckpt").exists()
@@ -41,7 +41,8 @@ def test_a_finished_run_trains_on_from_its_last_checkpoint_for_more_epochs(tmp_p
     last = tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt"
     resumed = [*FAST_TRAINER]
     resumed[resumed.index("--trainer.max_epochs") + 1] = "2"
-    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *resumed, "--ckpt_path", str(last)], cwd=tmp_path)
+    run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *resumed, "--ckpt_path", str(last)],
+            cwd=tmp_path, in_process=True)
     checkpoint = torch.load(tmp_path / "runs/autoencoder/version_1/checkpoints/last.ckpt", weights_only=False)
     assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == 8
 

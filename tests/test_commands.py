@@ -24,12 +24,15 @@ def checkpoints(trained_vae, trained_autoencoder):
 
 
 def test_sample_writes_a_seeded_grid_and_one_png_per_image(checkpoints, tmp_path):
-    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "-n", "16", "--out", "grid.png", "--seed", "1"], cwd=tmp_path)
-    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "-n", "16", "--out", "again.png", "--seed", "1"], cwd=tmp_path)
+    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "-n", "16", "--out", "grid.png", "--seed", "1"],
+            cwd=tmp_path, in_process=True)
+    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "-n", "16", "--out", "again.png", "--seed", "1"],
+            cwd=tmp_path, in_process=True)
     with Image.open(tmp_path / "grid.png") as grid, Image.open(tmp_path / "again.png") as again:
         assert grid.size == (4 * 30 + 2, 4 * 30 + 2)  # 4x4 digits of 28 px with 2 px padding
         assert np.array_equal(np.asarray(grid), np.asarray(again))  # same seed, same images
-    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "-n", "5", "--out", "augmented/"], cwd=tmp_path)
+    run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "-n", "5", "--out", "augmented/"],
+            cwd=tmp_path, in_process=True)
     files = sorted((tmp_path / "augmented").glob("*.png"))
     assert len(files) == 5
     with Image.open(files[0]) as image:
@@ -38,19 +41,19 @@ def test_sample_writes_a_seeded_grid_and_one_png_per_image(checkpoints, tmp_path
 
 def test_encode_writes_latents_with_labels_and_a_projection(checkpoints, tmp_path):
     run_zoo(["encode", "--ckpt", str(checkpoints["vae"]), "--data", "digits", "--data.batch_size", "100",
-             "--out", "latents.npy"], cwd=tmp_path)
+             "--out", "latents.npy"], cwd=tmp_path, in_process=True)
     latents, labels = np.load(tmp_path / "latents.npy"), np.load(tmp_path / "latents.labels.npy")
     assert latents.shape == (500, 16) and labels.shape == (500,)  # the 500 test digits, latent_dim 16
     assert set(labels.tolist()) == set(range(10))
     run_zoo(["encode", "--ckpt", str(checkpoints["vae"]), "--data", "digits", "--split", "val",
-             "--out", "latents.png"], cwd=tmp_path)
+             "--out", "latents.png"], cwd=tmp_path, in_process=True)
     with Image.open(tmp_path / "latents.png") as plot:
         assert plot.size == (600, 600)
 
 
 def test_score_writes_one_row_per_input_and_reports_auroc(checkpoints, tmp_path):
     result = run_zoo(["score", "--ckpt", str(checkpoints["autoencoder"]), "--data", "digits", "--normal-class", "1",
-                      "--out", "scores.csv"], cwd=tmp_path)
+                      "--out", "scores.csv"], cwd=tmp_path, in_process=True)
     rows = read_rows(tmp_path / "scores.csv")
     assert len(rows) == 500 and set(rows[0]) == {"index", "file", "label", "score", "normalized_score", "is_anomaly"}
     assert all(float(row["score"]) >= 0 for row in rows)
@@ -75,7 +78,7 @@ def test_score_names_each_file_of_a_folder(checkpoints, tmp_path):
             folder / f"suspect_{index}.png")
     run_zoo(["score", "--ckpt", str(checkpoints["autoencoder"]), "--data", "folder", "--data.root", str(folder),
              "--data.channels", "1", "--data.image_size", "28", "--data.num_workers", "0", "--split", "all",
-             "--out", "scores.csv"], cwd=tmp_path)
+             "--out", "scores.csv"], cwd=tmp_path, in_process=True)
     rows = read_rows(tmp_path / "scores.csv")
     assert sorted(row["file"].rsplit("/", 1)[1] for row in rows) == [f"suspect_{i}.png" for i in range(6)]
 
@@ -93,7 +96,7 @@ def test_a_checkpoint_of_the_wrong_task_gets_one_clear_line(checkpoints, tmp_pat
 
 def test_sample_interpolate_writes_rows_that_walk_between_latent_points(checkpoints, tmp_path, capsys):
     run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "--interpolate", "--steps", "8", "-n", "4",
-             "--out", "walk.png"], cwd=tmp_path)
+             "--out", "walk.png"], cwd=tmp_path, in_process=True)
     with Image.open(tmp_path / "walk.png") as grid:
         assert grid.size == (8 * 30 + 2, 4 * 30 + 2)  # 8 steps across, 4 rows, 28 px digits, 2 px padding
         pixels = np.asarray(grid.convert("L"), dtype=float)

@@ -22,7 +22,7 @@ def conditional_checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("conditional")
     for model in ("vae", "dcgan"):
         run_zoo(["fit", "--model", model, "--data", "digits", "--model.conditional", "true", *FAST_TRAINER,
-                 "--fid.every_n_epochs", "0"], cwd=root)
+                 "--fid.every_n_epochs", "0"], cwd=root, in_process=True)
     return {model: root / "runs" / model / "version_0" / "checkpoints" / "last.ckpt" for model in ("vae", "dcgan")}
 
 
@@ -35,7 +35,7 @@ def test_conditional_checkpoint_knows_the_data_classes(conditional_checkpoints, 
 
 def test_per_class_samples_read_back_by_the_folder_datamodule(conditional_checkpoints, tmp_path):
     run_zoo(["sample", "--ckpt", str(conditional_checkpoints["dcgan"]), "--per-class", "3", "--out", "aug/"],
-            cwd=tmp_path)
+            cwd=tmp_path, in_process=True)
     assert sorted(path.name for path in (tmp_path / "aug").iterdir()) == [str(digit) for digit in range(10)]
     data = ImageFolderDataModule(str(tmp_path / "aug"), image_size=28, channels=1, val_fraction=0, test_fraction=0)
     data.setup("fit")
@@ -47,7 +47,7 @@ def test_per_class_samples_read_back_by_the_folder_datamodule(conditional_checkp
 
 def test_one_class_goes_into_its_own_folder(conditional_checkpoints, tmp_path):
     run_zoo(["sample", "--ckpt", str(conditional_checkpoints["vae"]), "--class", "3", "-n", "4", "--out", "aug/"],
-            cwd=tmp_path)
+            cwd=tmp_path, in_process=True)
     assert [path.name for path in (tmp_path / "aug").iterdir()] == ["3"]
     assert len(list((tmp_path / "aug" / "3").glob("*.png"))) == 4
 
@@ -96,9 +96,9 @@ def test_sample_draws_the_labels_asked_for(family):
 
 def test_conditional_vae_encodes_with_the_labels_and_scores_without(conditional_checkpoints, tmp_path):
     run_zoo(["encode", "--ckpt", str(conditional_checkpoints["vae"]), "--data", "digits", "--out", "latents.npy"],
-            cwd=tmp_path)
+            cwd=tmp_path, in_process=True)
     run_zoo(["score", "--ckpt", str(conditional_checkpoints["vae"]), "--data", "digits", "--out", "scores.csv"],
-            cwd=tmp_path)
+            cwd=tmp_path, in_process=True)
     assert (tmp_path / "latents.npy").exists() and (tmp_path / "scores.csv").exists()
 
 

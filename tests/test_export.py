@@ -74,7 +74,8 @@ def test_each_task_exports_and_the_file_matches_the_model(task, export_format, t
 
 def test_zoo_export_from_a_trained_checkpoint_and_the_python_api_reads_it_back(tmp_path, trained_autoencoder):
     checkpoint = trained_autoencoder  # `zoo fit --model autoencoder --data digits`, shared with other files
-    result = run_zoo(["export", "--ckpt", str(checkpoint), "--format", "onnx", "--out", "ae.onnx"], cwd=tmp_path)
+    result = run_zoo(["export", "--ckpt", str(checkpoint), "--format", "onnx", "--out", "ae.onnx"],
+                     cwd=tmp_path, in_process=True)
     assert result.stdout.startswith("wrote ae.onnx (onnx, ") and "matches PyTorch within" in result.stdout
     model = zoo.load(checkpoint)
     assert not model.training and callable(model.anomaly_score)

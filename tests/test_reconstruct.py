@@ -22,7 +22,7 @@ def denoiser(tmp_path_factory):
     root = tmp_path_factory.mktemp("denoiser")
     run_zoo(["fit", "--model", "denoising_autoencoder", "--data", "digits", "--model.noise_std", "0.5",
              "--model.lr", "0.005", "--data.batch_size", "32", *FAST_TRAINER, "--trainer.limit_train_batches", "60",
-             "--fid.every_n_epochs", "0"], cwd=root)
+             "--fid.every_n_epochs", "0"], cwd=root, in_process=True)
     return root / "runs" / "denoising_autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
 
 
@@ -32,7 +32,8 @@ def test_reconstructing_a_noisy_folder_raises_psnr_against_the_clean_images(deno
     for index, image in enumerate(clean):
         save_image((image + 0.5 * torch.randn(image.shape, generator=generator)).clamp(0, 1),
                    tmp_path / "noisy" / f"digit_{index:02d}.png")
-    run_zoo(["reconstruct", "--ckpt", str(denoiser), "--input", "noisy", "--out", "denoised"], cwd=tmp_path)
+    run_zoo(["reconstruct", "--ckpt", str(denoiser), "--input", "noisy", "--out", "denoised"],
+            cwd=tmp_path, in_process=True)
     before = [psnr(load_image(tmp_path / "noisy" / f"digit_{i:02d}.png", 1), clean[i]) for i in range(12)]
     after = [psnr(load_image(tmp_path / "denoised" / f"digit_{i:02d}.png", 1), clean[i]) for i in range(12)]
     assert np.mean(after) > np.mean(before) + 1.0  # dB
@@ -45,7 +46,7 @@ def test_names_sizes_and_channels_are_kept_and_noise_std_writes_the_noisy_inputs
     Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(photos / "colour.png")
     Image.fromarray(rng.integers(0, 256, (56, 56), dtype=np.uint8)).save(photos / "grey.jpg")
     result = run_zoo(["reconstruct", "--ckpt", str(denoiser), "--input", "photos", "--out", "out",
-                      "--noise-std", "0.3"], cwd=tmp_path)
+                      "--noise-std", "0.3"], cwd=tmp_path, in_process=True)
     for folder in (tmp_path / "out", tmp_path / "out" / "noisy"):
         with Image.open(folder / "colour.png") as colour, Image.open(folder / "grey.jpg") as grey:
             assert (colour.size, colour.mode) == ((40, 30), "RGB")

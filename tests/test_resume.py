@@ -34,7 +34,8 @@ def test_run_stopped_mid_epoch_resumes_from_the_step_it_reached(tmp_path, monkey
     assert torch.load(last, weights_only=False)["global_step"] == 3
     assert not list(last.parent.glob("*.partial"))
 
-    run_zoo(["fit", "--model", model, "--data", "digits", *TEN_STEP_EPOCH, "--ckpt_path", str(last)], cwd=tmp_path)
+    run_zoo(["fit", "--model", model, "--data", "digits", *TEN_STEP_EPOCH, "--ckpt_path", str(last)],
+            cwd=tmp_path, in_process=True)
     resumed = torch.load(tmp_path / "runs" / model / "version_1" / "checkpoints" / "last.ckpt", weights_only=False)
     assert resumed["global_step"] == 10 and resumed["epoch"] == 0  # the planned 10-step epoch, finished
 
@@ -95,7 +96,7 @@ def test_a_real_signal_mid_epoch_saves_the_step_and_exits_as_shells_expect(tmp_p
     assert "Resume with --ckpt_path" in output
 
     run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *TEN_STEP_EPOCH, "--data.num_workers", "0",
-             "--ckpt_path", str(last)], cwd=tmp_path)
+             "--ckpt_path", str(last)], cwd=tmp_path, in_process=True)
     resumed = torch.load(tmp_path / "runs" / "autoencoder" / "version_1" / "checkpoints" / "last.ckpt",
                          weights_only=True)
     assert resumed["global_step"] == 10  # the planned 10-step epoch, on 1 process

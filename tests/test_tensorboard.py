@@ -9,7 +9,7 @@ from tests.conftest import FAST_TRAINER, copy_run, run_zoo
 
 def test_tensorboard_run_holds_losses_fid_and_the_sample_grid(tmp_path):
     run_zoo(["fit", "--model", "gan", "--data", "digits", *FAST_TRAINER, "--fid.num_samples", "100",
-             "--trainer.logger", "TensorBoardLogger"], cwd=tmp_path, timeout=300)
+             "--trainer.logger", "TensorBoardLogger"], cwd=tmp_path, timeout=300, in_process=True)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # the dev extra has it
 
     # `--trainer.logger TensorBoardLogger` alone works, and writes where every zoo run goes.
@@ -26,7 +26,7 @@ def test_tensorboard_run_holds_losses_fid_and_the_sample_grid(tmp_path):
 def test_explicit_csv_logger_needs_no_save_dir_and_a_second_run_gets_a_new_version(tmp_path, trained_runs):
     copy_run(trained_runs("autoencoder"), tmp_path)  # a first run, with the default logger: version_0
     run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER,
-             "--trainer.logger", "CSVLogger"], cwd=tmp_path, timeout=300)
+             "--trainer.logger", "CSVLogger"], cwd=tmp_path, timeout=300, in_process=True)
     versions = sorted(path.name for path in (tmp_path / "runs" / "autoencoder").iterdir())
     assert versions == ["version_0", "version_1"]
     with open(tmp_path / "runs" / "autoencoder" / "version_1" / "metrics.csv") as file:
@@ -36,5 +36,5 @@ def test_explicit_csv_logger_needs_no_save_dir_and_a_second_run_gets_a_new_versi
 def test_logger_folders_given_by_the_user_are_kept(tmp_path):
     run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER, "--trainer.logger",
              "TensorBoardLogger", "--trainer.logger.save_dir", "tb", "--trainer.logger.name", "mine"],
-            cwd=tmp_path, timeout=300)
+            cwd=tmp_path, timeout=300, in_process=True)
     assert list((tmp_path / "tb" / "mine" / "version_0").glob("events.out.tfevents.*"))

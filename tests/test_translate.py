@@ -28,7 +28,7 @@ def pix2pix_checkpoint(tmp_path_factory):
              "--data.image_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
              "--model.generator_channels", "8", "--model.discriminator_channels", "8",
              "--fid.every_n_epochs", "0",  # RGB FID would need the Inception weights, not available offline
-             *FAST_TRAINER], cwd=folder)
+             *FAST_TRAINER], cwd=folder, in_process=True)
     return folder / "runs" / "pix2pix" / "version_0" / "checkpoints" / "last.ckpt"
 
 
@@ -46,7 +46,7 @@ def assert_same_names_and_sizes(source_dir, out_dir) -> None:
 def test_translates_a_folder_keeping_names_and_sizes(pix2pix_checkpoint, tmp_path, capsys):
     photos_of_several_sizes(tmp_path / "in")
     result = run_zoo(["translate", "--ckpt", str(pix2pix_checkpoint), "--input", str(tmp_path / "in"),
-                      "--out", str(tmp_path / "out")], cwd=tmp_path)
+                      "--out", str(tmp_path / "out")], cwd=tmp_path, in_process=True)
     assert "wrote 3 translated image(s)" in result.stdout
     assert_same_names_and_sizes(tmp_path / "in", tmp_path / "out")
     # At the images' own resolution (what super-resolution wants) the sizes are kept too.

@@ -26,6 +26,7 @@ its scheduler, for the network the family names) and :func:`save_loadable_hyperp
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import torch
 
@@ -117,8 +118,13 @@ def catch_up_lr_schedulers(model: L.LightningModule) -> None:
     if schedulers is None:
         return
     for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-        while scheduler.last_epoch < model.current_epoch:
-            scheduler.step()
+        with warnings.catch_warnings():
+            # A network may not have stepped yet (a WGAN's generator in an epoch shorter than n_critic batches, a
+            # run resumed in epoch 0): torch's "lr_scheduler.step() before optimizer.step()" warning is about
+            # skipping the first rate, which a catch-up to the current epoch does not do.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            while scheduler.last_epoch < model.current_epoch:
+                scheduler.step()
 
 
 def save_loadable_hyperparameters(model: L.LightningModule) -> None:

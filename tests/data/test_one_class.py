@@ -23,7 +23,7 @@ def test_digits_through_the_cli_train_and_val_hold_the_normal_class_test_holds_a
     checkpoint = trained_autoencoder  # any autoencoder of the digits: the flags choose the classes
     for split, expected in (("train", {3}), ("val", {3}), ("test", set(range(10)))):
         run_zoo(["encode", "--ckpt", str(checkpoint), "--data", "digits", "--data.normal_classes", "[3]",
-                 "--split", split, "--out", f"{split}.npy"], cwd=tmp_path)
+                 "--split", split, "--out", f"{split}.npy"], cwd=tmp_path, in_process=True)
         labels = np.load(tmp_path / f"{split}.labels.npy")
         assert set(labels.tolist()) == expected, split
     assert len(np.load(tmp_path / "train.labels.npy")) == 412  # every 3 of the 4,000 training digits

@@ -211,10 +211,10 @@ def test_prepare_refuses_a_used_folder_and_paired_data(tmp_path):
 def test_score_of_the_streamed_training_split_covers_every_image(tmp_path, prepared_digits):
     # The training loader drops its last partial batch; scoring must not: one row per image.
     data = ["--data", "streaming", "--data.root", str(prepared_digits), "--data.num_workers", "0"]
-    run_zoo(["fit", "--model", "autoencoder", *data, *FAST_TRAINER], cwd=tmp_path)
+    run_zoo(["fit", "--model", "autoencoder", *data, *FAST_TRAINER], cwd=tmp_path, in_process=True)
     last = tmp_path / "runs" / "autoencoder" / "version_0" / "checkpoints" / "last.ckpt"
     run_zoo(["score", "--ckpt", str(last), *data, "--data.batch_size", "300", "--split", "train",
-             "--out", "scores.csv"], cwd=tmp_path)
+             "--out", "scores.csv"], cwd=tmp_path, in_process=True)
     rows = (tmp_path / "scores.csv").read_text().splitlines()
     assert len(rows) == 1 + 4000
 

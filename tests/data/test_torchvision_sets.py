@@ -50,7 +50,7 @@ def test_missing_dataset_says_where_it_looked_and_how_to_download(module, where,
 def test_zoo_fit_on_mnist_from_disk_and_the_missing_dataset_error_line(tmp_path, capsys):
     write_idx_mnist(tmp_path / "data")
     run_zoo(["fit", "--model", "autoencoder", "--data", "mnist", "--data.num_workers", "0",
-             "--data.batch_size", "8", *FAST_TRAINER], cwd=tmp_path)
+             "--data.batch_size", "8", *FAST_TRAINER], cwd=tmp_path, in_process=True)
     assert (tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt").exists()
     missing = zoo_in_process(["fit", "--model", "autoencoder", "--data", "fashion_mnist", *FAST_TRAINER],
                              cwd=tmp_path, capsys=capsys)

@@ -17,7 +17,8 @@ from zoo.models.dcgan import DCGAN
 
 def test_dcgan_fits_from_the_cli_with_an_optimizer_swapped_and_reloads_from_its_checkpoint(tmp_path):
     run_zoo(["fit", "--model", "dcgan", "--data", "digits", "--data.batch_size", "16", *FAST_TRAINER,
-             "--model.optimizer_d", "torch.optim.RMSprop", "--model.optimizer_d.lr", "0.0001"], cwd=tmp_path)
+             "--model.optimizer_d", "torch.optim.RMSprop", "--model.optimizer_d.lr", "0.0001"],
+            cwd=tmp_path, in_process=True)
     checkpoints = tmp_path / "runs" / "dcgan" / "version_0" / "checkpoints"
     assert (checkpoints / "epoch=0-step=4.ckpt").exists()  # one step per generator update
 

@@ -18,7 +18,7 @@ from zoo.models.gan import GAN
 
 def test_gan_fits_from_the_cli_in_bf16_mixed_precision_and_writes_a_checkpoint(tmp_path):
     run_zoo(["fit", "--model", "gan", "--data", "digits", "--data.batch_size", "16", *FAST_TRAINER,
-             "--trainer.precision", "bf16-mixed"], cwd=tmp_path)
+             "--trainer.precision", "bf16-mixed"], cwd=tmp_path, in_process=True)
     run_dir = tmp_path / "runs" / "gan" / "version_0"
     # The step budget counts generator updates: 4 batches, 4 steps (Lightning alone would say 8).
     assert (run_dir / "checkpoints" / "epoch=0-step=4.ckpt").exists()

@@ -18,7 +18,7 @@ CONFIG = Path(__file__).parents[2] / "configs" / "wgan.yaml"
 
 def test_wgan_fits_from_its_config_and_counts_generator_updates(tmp_path):
     run_zoo(["fit", "--config", str(CONFIG), "--data.batch_size", "16", *FAST_TRAINER,
-             "--trainer.limit_train_batches", "10"], cwd=tmp_path)
+             "--trainer.limit_train_batches", "10"], cwd=tmp_path, in_process=True)
     run_dir = tmp_path / "runs" / "wgan" / "version_0"
     # 10 batches, one critic update each, a generator update after every 5th: 2 steps.
     assert (run_dir / "checkpoints" / "epoch=0-step=2.ckpt").exists()
