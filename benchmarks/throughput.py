@@ -9,6 +9,9 @@ zoo and plain runs alternate, ``--repeats`` times, and the table shows medians):
    very same ``training_step`` on the very same network, optimizers and dataset through a
    ``torch.utils.data.DataLoader``, with Lightning's machinery replaced by the plain PyTorch
    calls it stands for (``loss.backward()``, ``optimizer.step()``, ``requires_grad`` toggles).
+   A third column trains the same model and data with a bare ``lightning.Trainer`` (no logger,
+   checkpoint, progress bar, summary or zoo callback): Lightning's own per-step cost, so that
+   zoo/plain splits into what Lightning costs (lightning/plain) and what the zoo adds (zoo/lightning).
 2. **per epoch**: the default ``autoencoder`` on ~360 PNG images of one digit (``--data
    folder``, the one-class use) or on ``digits``; median seconds per epoch of ``zoo fit``
    (validation, logging, checkpoints, progress bar included) against the plain loop's epoch
@@ -232,6 +235,22 @@ def zoo_steady(family: str, root: Path, steps: int, warmup: int, batch_size: int
     return steps * batch_size / (timer.finished - timer.started)
 
 
+def lightning_steady(family: str, root: Path, steps: int, warmup: int, batch_size: int, precision: str,
+                     memory_format: str) -> float:
+    """The zoo's model and data under a bare ``lightning.Trainer``: Lightning's loop and ``self.log``, nothing else."""
+    import lightning as L
+
+    cli = build_cli(fit_flags(family, root, batch_size, precision, memory_format))
+    timer = _timer(warmup)
+    with silenced():  # its "GPU available" lines
+        trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, max_epochs=1,
+                            limit_train_batches=warmup + steps, limit_val_batches=0, num_sanity_val_steps=0,
+                            logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, callbacks=[timer], default_root_dir=str(root / "bare"))
+        trainer.fit(cli.model, datamodule=cli.datamodule)
+    return steps * batch_size / (timer.finished - timer.started)
+
+
 def plain_steady(family: str, root: Path, steps: int, warmup: int, batch_size: int, precision: str,
                  memory_format: str) -> float:
     cli = build_cli(fit_flags(family, root, batch_size, precision, memory_format))
@@ -341,11 +360,11 @@ def startup_times(root: Path) -> dict[str, float]:
 
 
 def interleaved(measure_pairs, repeats: int, report=None) -> list[list[float]]:
-    """Run each (zoo, plain) pair of measurements alternately, ``repeats`` times; per pair, the runs of each.
+    """Run each tuple of measurements (zoo, ..., plain) alternately, ``repeats`` times; per tuple, the runs of each.
 
-    ``report(index, runs)`` prints each pair's row as soon as its last repeat is in.
+    ``report(index, runs)`` prints each tuple's row as soon as its last repeat is in.
     """
-    runs = [[[], []] for _ in measure_pairs]
+    runs = [[[] for _ in pair] for pair in measure_pairs]
     for repeat in range(repeats):
         for index, pair in enumerate(measure_pairs):
             for side, measure in enumerate(pair):
@@ -397,19 +416,23 @@ def main(argv: list[str] | None = None) -> None:
             for family, precision, memory_format in settings:
                 batch = max(1, args.batch_size // 4) if family in ("pix2pix", "cyclegan") else args.batch_size
                 arguments = (family, root, args.steps, args.warmup, batch, precision, memory_format)
-                pairs.append((lambda a=arguments: zoo_steady(*a), lambda a=arguments: plain_steady(*a)))
+                pairs.append((lambda a=arguments: zoo_steady(*a), lambda a=arguments: plain_steady(*a),
+                              lambda a=arguments: lightning_steady(*a)))
             print(f"\n1. steady state: training images/s, {args.steps} batches after {args.warmup}; "
-                  "zoo fit in-process vs the plain loop (same training_step, network, optimizers, data)")
+                  "zoo fit in-process vs the plain loop (same training_step, network, optimizers, data) "
+                  "and vs a bare lightning.Trainer")
             print(f"{'family':<12} {'precision':<11} {'layout':<13} {'zoo img/s':>10} {'plain img/s':>12} "
-                  f"{'zoo/plain':>10} {'vs first row of family (zoo)':>29}", flush=True)
+                  f"{'zoo/plain':>10} {'vs first row of family (zoo)':>29} {'lightning/plain':>16} "
+                  f"{'zoo/lightning':>14}", flush=True)
             baselines: dict[str, float] = {}
 
             def report(index: int, pair_runs: list[list[float]]) -> None:
                 family, precision, memory_format = settings[index]
-                zoo_rate, plain_rate = statistics.median(pair_runs[0]), statistics.median(pair_runs[1])
+                zoo_rate, plain_rate, lightning_rate = (statistics.median(runs) for runs in pair_runs)
                 baselines.setdefault(family, zoo_rate)
                 print(f"{family:<12} {precision:<11} {memory_format:<13} {zoo_rate:10.1f} {plain_rate:12.1f} "
-                      f"{zoo_rate / plain_rate:10.3f} {zoo_rate / baselines[family]:28.2f}x", flush=True)
+                      f"{zoo_rate / plain_rate:10.3f} {zoo_rate / baselines[family]:28.2f}x "
+                      f"{lightning_rate / plain_rate:16.3f} {zoo_rate / lightning_rate:14.3f}", flush=True)
 
             interleaved(pairs, args.repeats, report)
         if "epoch" in args.parts:
