@@ -24,6 +24,7 @@ import itertools
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -312,7 +313,12 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
                            batch_idx: int) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        with warnings.catch_warnings():
+            # With --checkpoint.every_n_train_steps and manual optimization (the GANs) Lightning warns at every
+            # save, with a code sample, that the checkpoint holds the weights after the step: which is what
+            # step=N means here (the state after N generator updates), and what a resume continues from.
+            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         self._epoch_of_last_step = trainer.current_epoch
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,16 @@ from zoo.models.dcgan import DCGAN
 
 
 def test_dcgan_fits_from_the_cli_with_an_optimizer_swapped_and_reloads_from_its_checkpoint(tmp_path):
-    run_zoo(["fit", "--model", "dcgan", "--data", "digits", "--data.batch_size", "16", *FAST_TRAINER,
-             "--model.optimizer_d", "torch.optim.RMSprop", "--model.optimizer_d.lr", "0.0001"],
-            cwd=tmp_path, in_process=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_zoo(["fit", "--model", "dcgan", "--data", "digits", "--data.batch_size", "16", *FAST_TRAINER,
+                 "--model.optimizer_d", "torch.optim.RMSprop", "--model.optimizer_d.lr", "0.0001",
+                 "--checkpoint.every_n_train_steps", "2", "--checkpoint.save_top_k", "-1"],
+                cwd=tmp_path, in_process=True)
     checkpoints = tmp_path / "runs" / "dcgan" / "version_0" / "checkpoints"
-    assert (checkpoints / "epoch=0-step=4.ckpt").exists()  # one step per generator update
+    # One step per generator update: a checkpoint every 2 of the 4, and no warning about when it was taken.
+    assert (checkpoints / "epoch=0-step=2.ckpt").exists() and (checkpoints / "epoch=0-step=4.ckpt").exists()
+    assert not [str(warning.message) for warning in caught if "manual optimization" in str(warning.message)]
 
     # The discriminator really trained with RMSprop; the generator kept the paper's Adam.
     checkpoint = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
