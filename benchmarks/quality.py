@@ -65,7 +65,7 @@ ONE_CLASS = {  # row name -> flags of its `zoo fit`
     BEST: ["--config", BEST],  # the best of the rows above, by measurement (the quality goal's config)
 }
 PICTURED = ("autoencoder", "denoising_autoencoder")  # one-class rows whose picture is their model page's
-BUDGETS = {"one_class_epochs": 30, "vae_epochs": 150, "sr_steps": 600, "gan_steps": 2000, "gan_eval_every": 500}
+BUDGETS = {"one_class_epochs": 30, "vae_epochs": 300, "sr_steps": 600, "gan_steps": 2000, "gan_eval_every": 500}
 QUICK = {"one_class_epochs": 1, "vae_epochs": 2, "sr_steps": 5, "gan_steps": 4, "gan_eval_every": 2}
 FID_SAMPLES = 1000
 

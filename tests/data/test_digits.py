@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from zoo.data.digits import DigitsDataModule
+from zoo.errors import ZooError
 
 
 def test_digits_are_unit_range_nchw_with_a_deterministic_split():
@@ -61,3 +63,39 @@ def test_binarize_draws_black_and_white_pixels_fixed_for_evaluation_and_fresh_fo
     fixed.setup()
     first, second = (torch.cat([batch[0] for batch in fixed.train_dataloader()]).sum() for _ in range(2))
     assert first == second  # fixed: the same draw every epoch (in another shuffled order)
+
+
+def test_translate_shifts_training_digits_by_whole_pixels_and_never_evaluation_digits():
+    data = DigitsDataModule(batch_size=500, translate=2)
+    data.setup()
+    shifted_set, originals = data.train_dataloader().dataset, data.train_set.tensors[0]
+    moved = 0
+    for index in range(50):
+        shifted, label = shifted_set[index]
+        original = originals[index]
+        assert label == data.train_set.tensors[1][index]
+        # A pure translation of at most 2 pixels each way: one of the 25 crops of the zero-padded digit.
+        padded = torch.nn.functional.pad(original, (2, 2, 2, 2))
+        crops = [padded[:, top : top + 28, left : left + 28] for top in range(5) for left in range(5)]
+        assert any(torch.equal(shifted, crop) for crop in crops)
+        if not original[:, :2].any() and not original[:, -2:].any() and not original[..., :2].any() \
+                and not original[..., -2:].any():
+            assert torch.isclose(shifted.sum(), original.sum())  # inside the frame: no stroke lost
+        moved += not torch.equal(shifted, original)
+    assert moved > 35  # 24 of 25 shifts move the digit
+    for loader, split in ((data.val_dataloader(), data.val_set), (data.test_dataloader(), data.test_set)):
+        assert torch.equal(next(iter(loader))[0], split.tensors[0][:500])  # evaluation: the digits as they are
+
+
+def test_translate_with_dynamic_binarization_shifts_then_draws_pixels():
+    data = DigitsDataModule(batch_size=4000, translate=1, binarize="dynamic")
+    data.setup()
+    images = next(iter(data.train_dataloader()))[0]
+    assert set(images.unique().tolist()) == {0.0, 1.0}
+    assert abs(images.mean() - data.train_set.tensors[0].mean()) < 0.01
+
+
+@pytest.mark.parametrize("translate", [-1, 1.5, True])
+def test_translate_refuses_what_is_not_a_whole_number_of_pixels(translate):
+    with pytest.raises(ZooError, match=f"translate must be a whole number of pixels >= 0, got {translate!r}"):
+        DigitsDataModule(translate=translate)

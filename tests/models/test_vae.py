@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import warnings
 
+import pytest
 import torch
 
 from tests.models.reconstruction_checks import check_reconstruction_family
+from zoo.errors import ZooError
 from zoo.models.vae import VAE
 
 
@@ -133,3 +135,25 @@ def test_training_on_the_iwae_bound_fits_and_logs_the_true_elbo_in_validation(tm
     trainer.fit(model, DigitsDataModule(batch_size=16, binarize="dynamic"))
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     assert trainer.callback_metrics["val/elbo"] < 0  # log-likelihood bound of binary pixels: negative
+
+
+def test_lr_decay_shrinks_the_learning_rate_once_per_epoch_and_is_off_by_default(tmp_path):
+    import lightning as L
+
+    from zoo.data.digits import DigitsDataModule
+
+    learning_rates = {}
+    for lr_decay in (1.0, 0.5):
+        model = VAE(latent_dim=4, hidden_dims=[32], lr=1e-3, lr_decay=lr_decay)
+        trainer = L.Trainer(accelerator="cpu", max_epochs=3, limit_train_batches=2, limit_val_batches=0, logger=False,
+                            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                            default_root_dir=tmp_path)
+        trainer.fit(model, DigitsDataModule(batch_size=16))
+        learning_rates[lr_decay] = trainer.optimizers[0].param_groups[0]["lr"]
+    assert learning_rates == {1.0: 1e-3, 0.5: pytest.approx(1e-3 * 0.5**3)}
+
+
+@pytest.mark.parametrize("lr_decay", [0.0, 1.5])
+def test_lr_decay_outside_zero_to_one_is_refused_in_one_line(lr_decay):
+    with pytest.raises(ZooError, match=rf"lr_decay must be in \(0, 1\] .*got {lr_decay}"):
+        VAE(lr_decay=lr_decay)

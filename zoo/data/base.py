@@ -129,6 +129,28 @@ class BinarizedImages(Dataset):
         return (torch.bernoulli(image, generator=generator), *rest)
 
 
+class TranslatedImages(Dataset):
+    """Each read shifts the image by a random whole number of pixels, up to ``pixels`` each way on each axis.
+
+    torchvision's ``RandomCrop`` of the zero-padded image: what leaves one side is lost, the other side fills
+    with black. Data augmentation for a training split; a drawing keeps its strokes while it stays inside
+    the frame (the embedded digits have a 4-pixel border).
+    """
+
+    def __init__(self, dataset: Dataset, pixels: int, size: tuple[int, int]) -> None:
+        from torchvision.transforms import v2
+
+        self.dataset = dataset
+        self.crop = v2.RandomCrop(list(size), padding=pixels)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image, *rest = self.dataset[index]
+        return (self.crop(image), *rest)
+
+
 class ImageDataModule(L.LightningDataModule):
     """Loaders over ``train``/``val``/``test`` datasets that a subclass builds in ``setup``."""
 
@@ -137,13 +159,17 @@ class ImageDataModule(L.LightningDataModule):
     num_classes: int | None = None
 
     def __init__(self, batch_size: int = 64, num_workers: int | None = 0, seed: int = 0,
-                 normal_classes: list[int | str] | None = None, binarize: Binarize = "none") -> None:
+                 normal_classes: list[int | str] | None = None, binarize: Binarize = "none",
+                 translate: int = 0) -> None:
         super().__init__()
         if batch_size < 1:
             raise ZooError(f"batch_size must be at least 1, got {batch_size}")
         if binarize not in ("none", "dynamic", "fixed"):
             raise ZooError(f"binarize must be none, dynamic or fixed, got {binarize!r}")
+        if isinstance(translate, bool) or not isinstance(translate, int) or translate < 0:
+            raise ZooError(f"translate must be a whole number of pixels >= 0, got {translate!r}")
         self.binarize = binarize
+        self.translate = translate
         self.batch_size = batch_size
         # None is resolved here, on the machine that runs: config.yaml keeps `num_workers: null`.
         self.num_workers = default_num_workers() if num_workers is None else num_workers
@@ -182,6 +208,9 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not built this split yet")
+        if shuffle and self.translate:
+            # Augmentation of the training split only: evaluation measures the images as they are.
+            dataset = TranslatedImages(dataset, self.translate, self.image_shape[1:])
         if self.binarize != "none":
             # Dynamic binarization draws the training split anew each epoch; evaluation splits stay fixed, so
             # validation and test likelihoods compare across epochs and runs (Burda et al. 2016's protocol).

@@ -64,7 +64,8 @@ class DigitsDataModule(ImageDataModule):
     num_classes = 10
 
     def __init__(self, batch_size: int = 64, image_size: int = 28, num_workers: int = 0, seed: int = 0,
-                 normal_classes: list[int | str] | None = None, binarize: Binarize = "none") -> None:
+                 normal_classes: list[int | str] | None = None, binarize: Binarize = "none",
+                 translate: int = 0) -> None:
         """
         Args:
             batch_size: images per batch.
@@ -76,9 +77,12 @@ class DigitsDataModule(ImageDataModule):
             binarize: pixels as black or white drawn from Bernoulli(grey level), the "binarized MNIST" of
                 likelihood papers: "dynamic" draws the training images anew every epoch and the val/test
                 images once (seeded), "fixed" draws every split once; "none" keeps grey levels.
+            translate: data augmentation: every training image is shifted by a random whole number of pixels, up to
+                this many each way on each axis (zero-filled), drawn anew at every read; validation and test images
+                are never shifted; 0 = none. Keeps a density model from memorizing a small training set.
         """
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, normal_classes=normal_classes,
-                         binarize=binarize)
+                         binarize=binarize, translate=translate)
         if image_size < 8:
             raise ZooError(f"digits image_size must be at least 8, got {image_size}")
         self.image_size = image_size
