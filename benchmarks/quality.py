@@ -18,6 +18,10 @@ Rows (each trained through ``zoo fit``'s own CLI code, in this process, from the
   best checkpoint's test ELBO and importance-weighted NLL (k = 500, Burda et al. 2016), in nats.
 - ``super_resolution``: pix2pix x2 and x4 on digits (``--data super_resolution``), PSNR and SSIM
   over the validation split against bicubic upscaling of the same images.
+- ``cyclegan_strokes``: ``cyclegan`` between thin digits (A) and the same kind of digits bold (B, a 3x3
+  max-pool), unpaired (``zoo.data.digits.write_thin_and_bold_digits``, scripts/doc_pictures.py's recipe);
+  on the test folders: the ink share of each domain and of each translation, the identity's share beside
+  it; A->B against each test A's true bold version (PSNR, SSIM) beside the identity; the cycles' PSNR.
 - ``dcgan_fid``: ``dcgan`` (configs/dcgan.yaml) after N generator steps against a reference loop
   written here after the PyTorch examples' DCGAN (``pytorch/examples/dcgan/main.py`` sized for
   28x28: 256 and 128 generator channels at 7x7 and 14x14), same digits, batch size, sample
@@ -65,8 +69,10 @@ ONE_CLASS = {  # row name -> flags of its `zoo fit`
     BEST: ["--config", BEST],  # the best of the rows above, by measurement (the quality goal's config)
 }
 PICTURED = ("autoencoder", "denoising_autoencoder")  # one-class rows whose picture is their model page's
-BUDGETS = {"one_class_epochs": 30, "vae_epochs": 300, "sr_steps": 600, "gan_steps": 2000, "gan_eval_every": 500}
-QUICK = {"one_class_epochs": 1, "vae_epochs": 2, "sr_steps": 5, "gan_steps": 4, "gan_eval_every": 2}
+BUDGETS = {"one_class_epochs": 30, "vae_epochs": 300, "sr_steps": 600, "gan_steps": 2000, "gan_eval_every": 500,
+           "cyclegan_steps": 600}
+QUICK = {"one_class_epochs": 1, "vae_epochs": 2, "sr_steps": 5, "gan_steps": 4, "gan_eval_every": 2,
+         "cyclegan_steps": 4}
 FID_SAMPLES = 1000
 
 
@@ -187,6 +193,66 @@ def super_resolution(budget: dict, scales: list[int]) -> dict:
                              **{f"{name}_{kind}": float(metric.compute())
                                 for name, pair in metrics.items() for kind, metric in zip(("psnr", "ssim"), pair)}}
     return rows
+
+
+# ---------------------------------------------------------------- CycleGAN between thin and bold digits
+
+
+# scripts/doc_pictures.py's recipe: one-channel 28x28 digits as they are (no resize, crop or flip), small networks.
+CYCLEGAN_FLAGS = ["--model", "cyclegan", "--data", "unpaired", "--data.channels", "1", "--data.image_size", "28",
+                  "--data.load_size", "28", "--data.flip", "false", "--data.batch_size", "8",
+                  "--model.generator_channels", "32", "--model.discriminator_channels", "32"]
+INK = 0.5  # a pixel brighter than this is stroke (the digits are white on black)
+
+
+def stroke_share(images: torch.Tensor) -> float:
+    """The fraction of pixels that are ink."""
+    return float((images > INK).float().mean())
+
+
+def cyclegan_strokes(budget: dict) -> dict:
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+    from torchvision.utils import save_image
+
+    from zoo.data.digits import write_thin_and_bold_digits
+
+    flags = [*CYCLEGAN_FLAGS, "--trainer.max_steps", str(budget["cyclegan_steps"]), "--trainer.max_epochs", "-1"]
+    with tempfile.TemporaryDirectory() as work:
+        root = Path(work) / "thin_and_bold_digits"
+        write_thin_and_bold_digits(root)
+        started = time.perf_counter()
+        cli = fit([*flags, "--data.root", str(root)], Path(work))
+        seconds = time.perf_counter() - started
+        model, datamodule = cli.model.eval(), cli.datamodule
+        datamodule.setup("test")
+        batches = list(datamodule.test_dataloader())  # read before the folder goes
+    # The test set pairs each A with a B by a fixed permutation; the counts are equal, so each image comes once.
+    thin = torch.cat([batch["A"] for batch in batches]).float()
+    bold = torch.cat([batch["B"] for batch in batches]).float()
+    # B is a deterministic function of A, so each test A has a true bold version to compare with (the PNGs
+    # hold whole 1/255 steps, which a max-pool keeps).
+    true_bold = torch.nn.functional.max_pool2d(thin, kernel_size=3, stride=1, padding=1)
+    with torch.no_grad():
+        thin_to_bold, bold_to_thin = model.translate(thin, "AtoB").float(), model.translate(bold, "BtoA").float()
+        thin_cycled = model.translate(thin_to_bold, "BtoA").float()
+        bold_cycled = model.translate(bold_to_thin, "AtoB").float()
+        save_image(model.translation_grid(batches[0], max_images=8).cpu(), PICTURES / "cyclegan.png")
+
+    def psnr(images: torch.Tensor, target: torch.Tensor) -> float:
+        return float(peak_signal_noise_ratio(images, target, data_range=1.0))
+
+    def ssim(images: torch.Tensor, target: torch.Tensor) -> float:
+        return float(structural_similarity_index_measure(images, target, data_range=1.0))
+
+    return {"command": command(flags + ["--data.root", "DIR"]), "seconds": seconds, "steps": budget["cyclegan_steps"],
+            "test_images": {"A": len(thin), "B": len(bold)},
+            "stroke_share": {"A": stroke_share(thin), "A_to_B": stroke_share(thin_to_bold),
+                             "true_bold_of_A": stroke_share(true_bold), "B": stroke_share(bold),
+                             "B_to_A": stroke_share(bold_to_thin)},
+            "identity_psnr": psnr(thin, true_bold), "identity_ssim": ssim(thin, true_bold),
+            "a_to_b_psnr": psnr(thin_to_bold, true_bold), "a_to_b_ssim": ssim(thin_to_bold, true_bold),
+            "a_to_b_vs_a_psnr": psnr(thin_to_bold, thin),
+            "cycle_a_psnr": psnr(thin_cycled, thin), "cycle_b_psnr": psnr(bold_cycled, bold)}
 
 
 # ---------------------------------------------------------------- DCGAN against a PyTorch-examples loop
@@ -349,6 +415,12 @@ def reference_results(results: dict) -> dict[str, dict[str, float]]:
         out.setdefault("pix2pix", {}).update({
             f"super-resolution {scale} PSNR dB, digits": round(row["pix2pix_psnr"], 2),
             f"super-resolution {scale} SSIM, digits": round(row["pix2pix_ssim"], 3)})
+    if "cyclegan_strokes" in results:
+        row = results["cyclegan_strokes"]
+        out.setdefault("cyclegan", {}).update({
+            "A→B PSNR dB vs true bold, thin/bold digits": round(row["a_to_b_psnr"], 2),
+            "A→B SSIM vs true bold, thin/bold digits": round(row["a_to_b_ssim"], 3),
+            "cycle A→B→A PSNR dB, thin/bold digits": round(row["cycle_a_psnr"], 2)})
     zoo_row = results.get("dcgan_fid", {}).get("zoo")  # FID after the most generator steps measured
     if zoo_row:
         step = max(zoo_row["fid"], key=int)
@@ -441,8 +513,33 @@ def page(results: dict) -> str:
             lines.append(f"| {scale} | {row['bicubic_psnr']:.2f} | **{row['pix2pix_psnr']:.2f}** | "
                          f"{row['bicubic_ssim']:.3f} | **{row['pix2pix_ssim']:.3f}** | {row['seconds']:.0f} s |")
         lines += [""] + [f"- {scale}: `{row['command']}`" for scale, row in results["super_resolution"].items()]
-        lines += ["", "`cyclegan` has no row: the repository holds no stroke-share measure for its thin/bold digit",
-                  "domains yet (`scripts/doc_pictures.py` only draws them).", ""]
+        lines.append("")
+    if "cyclegan_strokes" in results:
+        row = results["cyclegan_strokes"]
+        share = {name: 100 * value for name, value in row["stroke_share"].items()}
+        lines += ["## CycleGAN between thin and bold digits (test folders)", "",
+                  "Two unpaired domains written by `zoo.data.digits.write_thin_and_bold_digits`: A, digits as",
+                  "written; B, digits thickened by a 3x3 max-pool; from disjoint halves of each split (the",
+                  f"test folders: {row['test_images']['A']} A and {row['test_images']['B']} B from the validation "
+                  "split). The stroke share is the percentage of",
+                  f"pixels that are ink (> {INK}); a translation should carry it from its domain's to the other's.",
+                  "The baseline does nothing (the identity: the image itself). B is a function of A, so each test",
+                  "A has its true bold version `max_pool2d(A, 3, stride 1, padding 1)`: A→B is compared with it",
+                  "(torchmetrics PSNR and SSIM, data range 1).", "",
+                  "| stroke share % | A | A→B | B | B→A |", "|---|---|---|---|---|",
+                  f"| cyclegan, {row['steps']} steps | {share['A']:.1f} | **{share['A_to_B']:.1f}** | "
+                  f"{share['B']:.1f} | **{share['B_to_A']:.1f}** |",
+                  f"| identity | {share['A']:.1f} | {share['A']:.1f} | {share['B']:.1f} | {share['B']:.1f} |",
+                  f"| target | | {share['true_bold_of_A']:.1f} (true bold of test A) | | "
+                  f"{share['A']:.1f} (test A) |", "",
+                  "| A→B against the true bold | PSNR (dB) | SSIM | train time |", "|---|---|---|---|",
+                  f"| identity (A itself) | {row['identity_psnr']:.2f} | {row['identity_ssim']:.3f} | |",
+                  f"| cyclegan, {row['steps']} steps | **{row['a_to_b_psnr']:.2f}** | **{row['a_to_b_ssim']:.3f}** | "
+                  f"{row['seconds']:.0f} s |", "",
+                  f"Cycle: A→B→A against A **{row['cycle_a_psnr']:.2f}** dB, B→A→B against B "
+                  f"{row['cycle_b_psnr']:.2f} dB (the identity gives infinity; for scale, A→B against A itself "
+                  f"is {row['a_to_b_vs_a_psnr']:.2f} dB, the way out).", "",
+                  f"Command (DIR = the folder written first): `{row['command']}`", ""]
     if "dcgan_fid" in results:
         note = results["dcgan_fid"].get("note")
         rows = {name: row for name, row in results["dcgan_fid"].items() if isinstance(row, dict)}
@@ -494,6 +591,12 @@ def write_captions(results: dict) -> None:
         row = results["dcgan_fid"]["zoo"]
         steps = max(row["fid"], key=int)
         captions["dcgan"] = f"Samples after {steps} generator steps (`{row['command']}`); {source}."
+    if "cyclegan_strokes" in results:
+        row = results["cyclegan_strokes"]
+        captions["cyclegan"] = (f"The results table's thin/bold digits after {row['steps']} steps "
+                                f"(`{row['command']}`, DIR written by `zoo.data.digits.write_thin_and_bold_digits`): "
+                                "each row is a test A, A→B, back to A, a test B, B→A, back to B; unpaired, so the "
+                                f"model never saw a thin digit beside its bold version; {source}.")
     if "super_resolution" in results:
         scale, row = next(iter(results["super_resolution"].items()))
         captions["pix2pix"] = (f"Super-resolution {scale} on validation digits (`{row['command']}`): each row is "
@@ -505,7 +608,7 @@ def write_registry(results: dict) -> None:
     """Set each model's ``reference_results`` line in registry.yaml (one JSON line, valid YAML), keeping the rest."""
     text = REGISTRY.read_text()
     for model, values in reference_results(results).items():
-        line = f"    reference_results: {json.dumps(values)}"
+        line = f"    reference_results: {json.dumps(values, ensure_ascii=False)}"
         block = re.search(rf"^  {model}:\n((?:    .*\n)+)", text, flags=re.M)
         body = re.sub(r"^    reference_results: .*\n", "", block.group(1), flags=re.M)
         text = text[: block.start(1)] + body + line + "\n" + text[block.end(1):]
@@ -514,7 +617,8 @@ def write_registry(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", nargs="+", default=["one_class", "vae_likelihood", "super_resolution", "dcgan_fid"])
+    parser.add_argument("--rows", nargs="+",
+                        default=["one_class", "vae_likelihood", "super_resolution", "cyclegan_strokes", "dcgan_fid"])
     parser.add_argument("--families", nargs="+", default=list(ONE_CLASS), help="one_class rows (names of ONE_CLASS)")
     parser.add_argument("--digits", nargs="+", type=int, default=list(range(10)))
     parser.add_argument("--scales", nargs="+", type=int, default=[2, 4])
@@ -531,6 +635,7 @@ def main() -> None:
         runners = {"one_class": lambda: one_class(budget, args.families, args.digits),
                    "vae_likelihood": lambda: vae_likelihood(budget),
                    "super_resolution": lambda: super_resolution(budget, args.scales),
+                   "cyclegan_strokes": lambda: cyclegan_strokes(budget),
                    "dcgan_fid": lambda: dcgan_fid(budget, args.dcgan_parts, args.work)}
         for row in args.rows:
             measured = json.loads(json.dumps(runners[row]()))  # JSON's string keys, as read back

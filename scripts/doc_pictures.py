@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
 from zoo.training.cli import run_cli
-from zoo.data.digits import digits_splits
+from zoo.data.digits import write_thin_and_bold_digits
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "models" / "images"
 ROOT = Path("runs/doc_pictures")
@@ -43,26 +42,15 @@ BUDGETS = {
 }
 
 
-def write_thin_and_bold_digits(root: Path) -> str:
-    """Two unpaired domains in the CycleGAN layout: digits as written (A) and thickened digits (B).
-
-    A and B come from disjoint halves of each split, so no digit appears in both: the model
-    must learn "make the strokes bold" (and back) without ever seeing a pair.
-    """
-    splits = digits_splits()
-    for split, folder in (("train", "train"), ("val", "test")):
-        images = torch.stack([image for image, _ in splits[split]])
-        thin, bold = images[0::2], F.max_pool2d(images[1::2], kernel_size=3, stride=1, padding=1)
-        for domain, domain_images in (("A", thin), ("B", bold)):
-            (root / f"{folder}{domain}").mkdir(parents=True, exist_ok=True)
-            for index, image in enumerate(domain_images):
-                save_image(image, root / f"{folder}{domain}" / f"{index:04d}.png")
+def thin_and_bold_digits(root: Path) -> str:
+    """Writes the thin (A) and bold (B) digit domains (``zoo.data.digits.write_thin_and_bold_digits``)."""
+    write_thin_and_bold_digits(root)
     return ("unpaired thin digits (A) and bold digits (B) that the script writes first. "
             "Each row: A, A→B, back to A, B, B→A, back to B")
 
 
 # Families whose data this script writes first; each writer returns how the caption names the data.
-DATA_WRITERS = {"cyclegan": lambda: write_thin_and_bold_digits(BOLD_DIGITS)}
+DATA_WRITERS = {"cyclegan": lambda: thin_and_bold_digits(BOLD_DIGITS)}
 
 
 def picture(model, datamodule) -> torch.Tensor:

@@ -37,3 +37,9 @@ def test_every_reference_result_is_a_number_measured_in_the_pages_tables():
 
 def test_dcgan_has_reference_results():
     assert any("FID" in measure for measure in CATALOGUE["models"]["dcgan"]["reference_results"])
+
+
+def test_cyclegan_has_reference_results_from_the_thin_and_bold_digits():
+    results = CATALOGUE["models"]["cyclegan"]["reference_results"]
+    assert any("true bold" in measure for measure in results)
+    assert "## CycleGAN between thin and bold digits" in PAGE

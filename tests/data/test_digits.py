@@ -99,3 +99,21 @@ def test_translate_with_dynamic_binarization_shifts_then_draws_pixels():
 def test_translate_refuses_what_is_not_a_whole_number_of_pixels(translate):
     with pytest.raises(ZooError, match=f"translate must be a whole number of pixels >= 0, got {translate!r}"):
         DigitsDataModule(translate=translate)
+
+
+def test_thin_and_bold_digits_are_unpaired_domains_where_bold_is_the_max_pool_of_thin(tmp_path):
+    from torchvision.io import ImageReadMode, read_image
+
+    from zoo.data.digits import digits_splits, write_thin_and_bold_digits
+
+    write_thin_and_bold_digits(tmp_path)
+    counts = {folder.name: len(list(folder.glob("*.png"))) for folder in tmp_path.iterdir()}
+    assert counts == {"trainA": 2000, "trainB": 2000, "testA": 250, "testB": 250}
+    val_images = digits_splits()["val"].tensors[0]
+    thin = read_image(str(tmp_path / "testA" / "0000.png"), ImageReadMode.GRAY).float() / 255
+    bold = read_image(str(tmp_path / "testB" / "0000.png"), ImageReadMode.GRAY).float() / 255
+    # A and B come from different digits (even and odd positions), B thickened: more ink than its own thin digit.
+    assert torch.allclose(thin, val_images[0], atol=1 / 255)
+    expected_bold = torch.nn.functional.max_pool2d(val_images[1:2], kernel_size=3, stride=1, padding=1)[0]
+    assert torch.allclose(bold, expected_bold, atol=1 / 255)
+    assert (bold > 0.5).sum() > (val_images[1] > 0.5).sum()

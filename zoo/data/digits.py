@@ -93,3 +93,22 @@ class DigitsDataModule(ImageDataModule):
             splits = digits_splits(self.image_size, self.seed)
             self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
             self.keep_normal_classes([str(digit) for digit in range(10)])
+
+
+def write_thin_and_bold_digits(root: Path) -> None:
+    """Two unpaired domains in the CycleGAN layout under ``root``: digits as written (A) and thickened digits (B).
+
+    B is A's kind of digit through a 3x3 max-pool (stride 1), so every thin digit has one true bold version.
+    A and B come from disjoint halves of each split (train -> trainA/trainB, val -> testA/testB), so no digit
+    appears in both: a model must learn "make the strokes bold" (and back) without ever seeing a pair.
+    """
+    from torchvision.utils import save_image
+
+    splits = digits_splits()
+    for split, folder in (("train", "train"), ("val", "test")):
+        images = splits[split].tensors[0]
+        thin, bold = images[0::2], F.max_pool2d(images[1::2], kernel_size=3, stride=1, padding=1)
+        for domain, domain_images in (("A", thin), ("B", bold)):
+            (root / f"{folder}{domain}").mkdir(parents=True, exist_ok=True)
+            for index, image in enumerate(domain_images):
+                save_image(image, root / f"{folder}{domain}" / f"{index:04d}.png")
