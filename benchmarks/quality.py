@@ -615,7 +615,7 @@ def write_registry(results: dict) -> None:
     REGISTRY.write_text(text)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", nargs="+",
                         default=["one_class", "vae_likelihood", "super_resolution", "cyclegan_strokes", "dcgan_fid"])
@@ -628,8 +628,11 @@ def main() -> None:
     parser.add_argument("--write-only", action="store_true", help="rewrite the page and registry from quality.json")
     for key, value in BUDGETS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=value)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     budget = QUICK if args.quick else {key: getattr(args, key) for key in BUDGETS}
+    if args.quick:  # a smoke run's pictures are as meaningless as its numbers: not over the model pages' ones
+        global PICTURES
+        PICTURES = Path(tempfile.mkdtemp(prefix="quality-quick-"))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if not args.write_only:
         runners = {"one_class": lambda: one_class(budget, args.families, args.digits),

@@ -23,3 +23,29 @@ def test_throughput_prints_zoo_against_plain_for_a_family(capsys, monkeypatch):
     # The two factors multiply back to zoo/plain.
     assert abs(lightning_over_plain * zoo_over_lightning - ratio) < 0.05 * ratio
     sys.modules.pop("throughput", None)
+
+
+def test_make_bench_runs_every_benchmark_script():
+    """A script added to benchmarks/ is in `make bench` (BENCH_RUNS), and every listed one exists."""
+    import re
+
+    makefile = (BENCHMARKS.parent / "Makefile").read_text()
+    listed = set(re.findall(r'^\t"(\w+\.py)[^"]*"', makefile, flags=re.MULTILINE))
+    scripts = {path.name for path in BENCHMARKS.glob("*.py") if 'if __name__ == "__main__":' in path.read_text()}
+    assert listed == scripts, (f"in benchmarks/ but not in make bench: {sorted(scripts - listed)}; "
+                               f"listed but missing: {sorted(listed - scripts)}")
+
+
+def test_a_quick_results_run_prints_its_row_and_writes_nothing(capsys, monkeypatch):
+    """`quality.py --quick` (make bench's smoke budget) leaves the results, the page and the model pictures alone."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import quality
+
+    written = [quality.RESULTS, quality.PAGE, quality.REGISTRY, quality.PICTURES / "pix2pix.png"]
+    before = [path.read_bytes() for path in written]
+    try:
+        quality.main(["--quick", "--rows", "super_resolution", "--scales", "2"])
+    finally:
+        sys.modules.pop("quality", None)
+    assert '"pix2pix_psnr"' in capsys.readouterr().out
+    assert [path.read_bytes() for path in written] == before
