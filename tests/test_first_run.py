@@ -70,3 +70,10 @@ def test_bf16_on_a_cpu_without_bf16_units_warns_with_the_measured_slowdown(tmp_p
         assert not slow
     else:
         assert len(slow) == 1 and "0.05x the speed of 32-true" in slow[0] and "--trainer.precision 32-true" in slow[0]
+
+
+def test_the_summary_counts_one_epoch_and_one_step_in_the_singular(tmp_path):
+    # A subprocess: the summary goes through Lightning's logger, whose handler keeps the stream it was made with.
+    result = run_zoo(["fit", "--model", "autoencoder", "--data", "digits", *TINY_EPOCHS, "--trainer.max_steps", "1"],
+                     cwd=tmp_path)
+    assert "zoo: fit ended after 1 epoch, 1 step; run folder runs/autoencoder/version_0" in result.stdout + result.stderr

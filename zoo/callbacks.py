@@ -424,7 +424,8 @@ class RunSummary(L.Callback):
         checkpoint = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
         if not checkpoint:
             return
-        lines = [f"zoo: fit ended after {trainer.current_epoch} epochs, {trainer.global_step} steps; "
+        epochs, steps = trainer.current_epoch, trainer.global_step
+        lines = [f"zoo: fit ended after {epochs} epoch{'s' * (epochs != 1)}, {steps} step{'s' * (steps != 1)}; "
                  f"run folder {Path(checkpoint).parent.parent}"]
         for key, better in SUMMARY_METRICS.items():
             if key in self.history:
