@@ -28,7 +28,7 @@ demo: $(VENV)/.installed
 	$(BIN)/python -m zoo.commands.demo
 
 # One pytest worker per core (pytest-xdist), a test file per worker so module fixtures train once:
-# about 7 min on the 2-core machine (8.2 min before the success-path commands ran in-process; 11.5 on one worker).
+# about 6 min on the 2-core machine (8.2 min before the success-path commands ran in-process; 11.5 on one worker).
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
