@@ -306,6 +306,11 @@ class RunCheckpoint(ModelCheckpoint):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self._last_save_time = time.monotonic()
+        # With --checkpoint.every_n_train_steps and manual optimization (the GANs) Lightning warns at every save,
+        # with a code sample, that the checkpoint holds the weights after the step: which is what step=N means
+        # here (the state after N generator updates), and what a resume continues from. Filtered once per fit,
+        # not around every batch (entering catch_warnings resets which warnings have been shown once).
+        warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
 
     _deferred = False  # an epoch's checkpoint was put off and nothing has been written since
 
@@ -313,12 +318,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
                            batch_idx: int) -> None:
-        with warnings.catch_warnings():
-            # With --checkpoint.every_n_train_steps and manual optimization (the GANs) Lightning warns at every
-            # save, with a code sample, that the checkpoint holds the weights after the step: which is what
-            # step=N means here (the state after N generator updates), and what a resume continues from.
-            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         self._epoch_of_last_step = trainer.current_epoch
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
