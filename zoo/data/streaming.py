@@ -230,12 +230,13 @@ def _streaming_loader_class():
         def load_state_dict(self, obj: dict[str, Any]) -> None:
             saved = obj.get("dataset", {})
             if "batch_size" in saved and "world_size" in saved:
-                before, now = saved["batch_size"] * saved["world_size"], self.batch_size * process_count()
+                processes = process_count()
+                before, now = saved["batch_size"] * saved["world_size"], self.batch_size * processes
                 if before != now:
-                    exact = (f"--data.batch_size {before // process_count()}" if before % process_count() == 0
-                             else f"a --data.batch_size that times {process_count()} processes makes {before}")
+                    exact = (f"--data.batch_size {before // processes}" if before % processes == 0
+                             else f"a --data.batch_size that times {processes} processes makes {before}")
                     rank_zero_warn(f"resuming streamed data with a global batch of {now} images ({self.batch_size} x "
-                                   f"{process_count()} processes) where the checkpoint had {before}: images of this "
+                                   f"{processes} processes) where the checkpoint had {before}: images of this "
                                    f"epoch will repeat; for an exact resume use {exact}")
             super().load_state_dict(obj)
 
