@@ -198,7 +198,10 @@ class _LossesEveryLogInterval:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
-        return {**self._losses, **super().get_metrics(trainer, pl_module)}
+        metrics = {**self._losses, **super().get_metrics(trainer, pl_module)}
+        if isinstance(metrics.get("v_num"), int):  # Rich formats every number as ".3f": "v_num: 2.000"
+            metrics["v_num"] = str(metrics["v_num"])
+        return metrics
 
 
 class LossProgressBar(_LossesEveryLogInterval, TQDMProgressBar):
@@ -207,6 +210,12 @@ class LossProgressBar(_LossesEveryLogInterval, TQDMProgressBar):
 
 class LossRichProgressBar(_LossesEveryLogInterval, RichProgressBar):
     """Lightning's Rich bar (its default where rich is installed) with the training losses, read likewise."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        # A run budgeted in steps has max_epochs -1, which Lightning's bar shows as "Epoch 0/-2".
+        if self.trainer.max_epochs is not None and self.trainer.max_epochs < 0:
+            return f"{f'Epoch {current_epoch}':{len(self.validation_description)}}"
+        return super()._get_train_description(current_epoch)
 
 
 class CUDASettings(L.Callback):
