@@ -12,6 +12,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from zoo import registry
+from zoo.errors import ZooError
 from zoo.training.arguments import (
     ZooArgumentParser,
     class_of,
@@ -24,6 +25,7 @@ from zoo.training.policy import (
     apply_default_budget,
     attach_callbacks,
     check_batch_kinds,
+    check_trainer_arguments,
     check_ckpt_path,
 )
 from zoo.training.run_output import (
@@ -69,6 +71,7 @@ class ZooCLI(LightningCLI):
         trainer = config.get("trainer")
         if trainer is None:
             return
+        check_trainer_arguments(trainer)
         default_loggers(trainer, model_class)
         if self.subcommand == "fit" and model_class is not None:
             apply_default_budget(trainer, model_class)
@@ -84,9 +87,30 @@ class ZooCLI(LightningCLI):
             registry.drop_unused_shape_arguments(self.model)
 
     def instantiate_trainer(self, **kwargs: Any):
-        trainer = super().instantiate_trainer(**kwargs)
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except (MisconfigurationException, ValueError, TypeError) as error:
+            if not raised_inside_lightning(error):
+                raise
+            # The Trainer checks its own arguments (devices, accelerator, strategy, limits) as it is built, and
+            # its message names the value; a traceback through LightningCLI would bury it.
+            message = " ".join(str(error).split())
+            if "No supported gpu backend" in message:  # Lightning's words for "no GPU here"
+                message += " This machine has no GPU that torch can use; --trainer.accelerator auto trains on the CPU."
+            raise ZooError(f"the trainer refused its arguments: {message} (see `zoo fit --help`, --trainer.*)"
+                           ) from error
         adjust_trainer(trainer, self.model)
         return trainer
+
+
+def raised_inside_lightning(error: BaseException) -> bool:
+    """Whether the innermost frame of ``error``'s traceback is Lightning's own code (its argument checks)."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and "/lightning/" in frames[-1].filename.replace("\\", "/")
 
 
 def run_cli(argv: Sequence[str], run: bool = True) -> ZooCLI:

@@ -68,6 +68,18 @@ def check_batch_kinds(model_class: type, data_class: type) -> None:
                        f"try --data {registry.suggested_datamodule(model_name, needs)}")
 
 
+def check_trainer_arguments(trainer_config: Any) -> None:
+    """Trainer arguments Lightning takes unchecked and later divides by (a ZeroDivisionError deep in its loops)."""
+    for name in ("accumulate_grad_batches", "check_val_every_n_epoch"):
+        value = trainer_config.get(name)
+        if value is not None and value < 1:
+            raise ZooError(f"--trainer.{name} must be at least 1, got {value}")
+    interval = trainer_config.get("val_check_interval")
+    if interval is not None and not isinstance(interval, str) and interval <= 0:
+        raise ZooError(f"--trainer.val_check_interval must be > 0 (a fraction of an epoch, or a number of batches), "
+                       f"got {interval}")
+
+
 def apply_default_budget(trainer_config: Any, model_class: type) -> None:
     """With no budget given, ``zoo fit`` trains for the family's documented budget, not Lightning's 1,000 epochs.
 
