@@ -47,6 +47,24 @@ def test_missing_dataset_says_where_it_looked_and_how_to_download(module, where,
     assert "--data.download true" in str(error.value)
 
 
+@pytest.mark.parametrize("module", [MNISTDataModule, CIFAR10DataModule])
+def test_a_download_without_network_is_one_line_saying_what_to_do(module, tmp_path, monkeypatch):
+    """torchvision's own download code runs; only the network is missing (every URL fails to resolve)."""
+    import urllib.error
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    with pytest.raises(ZooError) as error:
+        module(root=str(tmp_path), download=True).prepare_data()
+    message = str(error.value)
+    name = module.dataset_class.__name__
+    assert message.startswith(f"--data.download true could not fetch {name} into {tmp_path}")
+    assert "check the network" in message and "\n" not in message
+
+
 def test_zoo_fit_on_mnist_from_disk_and_the_missing_dataset_error_line(tmp_path, capsys):
     write_idx_mnist(tmp_path / "data")
     run_zoo(["fit", "--model", "autoencoder", "--data", "mnist", "--data.num_workers", "0",

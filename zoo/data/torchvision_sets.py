@@ -66,7 +66,16 @@ class _TorchvisionDataModule(ImageDataModule):
         # Lightning calls this on one process per node, so a download is never done twice.
         if self.download:
             for train in (True, False):
-                self.dataset_class(self.root, train=train, download=True)
+                try:
+                    self.dataset_class(self.root, train=train, download=True)
+                except (OSError, RuntimeError) as error:  # urllib's URLError is an OSError; MNIST's mirrors raise
+                    name = self.dataset_class.__name__      # RuntimeError once every mirror failed
+                    reason = " ".join(str(error).split())
+                    raise ZooError(
+                        f"--data.download true could not fetch {name} into {Path(self.root).resolve()}: {reason}; "
+                        f"check the network, or put torchvision's {name} files in {self.expected_location()} "
+                        "and leave --data.download off"
+                    ) from error
 
     def _open(self, train: bool):
         try:
