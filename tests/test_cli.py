@@ -47,6 +47,21 @@ def test_a_finished_run_trains_on_from_its_last_checkpoint_for_more_epochs(tmp_p
     assert checkpoint["epoch"] == 1 and checkpoint["global_step"] == 8
 
 
+def test_testing_a_finished_run_reports_its_metrics_without_checkpoint_warnings(tmp_path, trained_runs, capsys):
+    """`zoo test --ckpt_path` evaluates another run's weights; it writes no checkpoints, so nothing about them."""
+    import warnings
+
+    copy_run(trained_runs("autoencoder"), tmp_path)
+    last = tmp_path / "runs/autoencoder/version_0/checkpoints/last.ckpt"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = zoo_in_process(["test", "--model", "autoencoder", "--data", "digits", *FAST_TRAINER,
+                                 "--trainer.limit_test_batches", "2", "--ckpt_path", str(last)], tmp_path, capsys)
+    assert result.returncode == 0, result.stderr
+    assert "test/loss" in result.stdout  # Lightning's table of the test metrics
+    assert not [str(warning.message) for warning in caught if "dirpath has changed" in str(warning.message)]
+
+
 ADD_ON_BASE = "cyclegan_horse2zebra.yaml"
 
 

@@ -311,6 +311,17 @@ class RunCheckpoint(ModelCheckpoint):
 
     min_seconds_between_saves: float = 60.0
     _last_save_time: float | None = None
+    _fitting = True
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._fitting = stage == "fit"
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # `zoo validate/test/predict --ckpt_path` writes no checkpoints, so the fit's top-k bookkeeping has nothing
+        # to do; Lightning would restore it and warn that the run folder changed ("dirpath has changed ...").
+        if self._fitting:
+            super().load_state_dict(state_dict)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
