@@ -94,6 +94,16 @@ def test_a_checkpoint_of_the_wrong_task_gets_one_clear_line(checkpoints, tmp_pat
     assert missing.returncode == 2 and "zoo: error: checkpoint nowhere.ckpt does not exist" in missing.stderr
 
 
+def test_sample_into_a_folder_numbers_files_so_that_they_sort_in_order(tmp_path):
+    """A million augmentation images are written batch by batch, named so that `ls` lists them in order."""
+    from zoo.commands.sample import write_to_folder
+
+    batches = (torch.rand(2, 1, 8, 8) for _ in range(2))
+    written = write_to_folder(batches, 1_000_000, tmp_path / "augment")
+    assert [path.name for path in written] == [f"sample_{index:06d}.png" for index in range(4)]
+    assert sorted(path.name for path in (tmp_path / "augment").iterdir()) == [path.name for path in written]
+
+
 def test_sample_interpolate_writes_rows_that_walk_between_latent_points(checkpoints, tmp_path, capsys):
     run_zoo(["sample", "--ckpt", str(checkpoints["vae"]), "--interpolate", "--steps", "8", "-n", "4",
              "--out", "walk.png"], cwd=tmp_path, in_process=True)

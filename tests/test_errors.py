@@ -170,6 +170,9 @@ CATALOGUE = [
     ("sample -n 0", "sample --ckpt {w}/gan.ckpt -n 0 --out {w}/grid.png", "-n must be at least 1, got 0"),
     ("sample --out not writable", "sample --ckpt {w}/gan.ckpt --out {w}/a_file/grid.png",
      "--out {w}/a_file/grid.png: cannot write into {w}/a_file: {w}/a_file is a file, not a folder"),
+    ("sample a grid too large to look at", "sample --ckpt {w}/gan.ckpt -n 1000000 --out {w}/grid.png",
+     "-n 1000000: a grid of 1000000 images of 28x28 would have 900 million pixels (at most 100 million); "
+     "write them to a folder instead (--out {w}/grid/)"),
     ("sample without --ckpt", "sample --out grid.png",
      "the following arguments are required: --ckpt (see `zoo sample --help`)"),
     # config files

@@ -65,21 +65,61 @@ def command_sample(argv: Sequence[str]) -> list[Path]:
         return [write_interpolation(model, args, rng)]
     if args.class_name is not None or args.per_class is not None:
         return write_class_samples(model, args, rng, out, to_folder)
-    with torch.no_grad():
-        images = torch.cat([
-            model.sample(min(args.batch_size, args.num - start), generator=rng).float().cpu().clamp(0, 1)
-            for start in range(0, args.num, args.batch_size)
-        ])
     if to_folder:
-        written = [out / f"sample_{index:05d}.png" for index in range(len(images))]
-        for image, path in zip(images, written):
-            save_image(image, path)
+        written = write_to_folder(sample_batches(model, args.num, args.batch_size, rng), args.num, out)
         print(f"wrote {len(written)} images to {out}/")
         return written
-    nrow = args.nrow or math.ceil(math.sqrt(len(images)))
+    nrow = args.nrow or math.ceil(math.sqrt(args.num))
+    check_grid_size(model, args.num, nrow, args.out)
+    images = torch.cat(list(sample_batches(model, args.num, args.batch_size, rng)))
     save_image(make_grid(images, nrow=nrow, padding=2, pad_value=1.0), out)
     print(f"wrote a grid of {len(images)} samples to {out}")
     return [out]
+
+
+def sample_batches(model, count: int, batch_size: int, rng: torch.Generator, label: int | None = None):
+    """``count`` samples as CPU float [0, 1] batches of at most ``batch_size``, one batch in memory at a time."""
+    for start in range(0, count, batch_size):
+        size = min(batch_size, count - start)
+        conditions = {} if label is None else {"labels": torch.full((size,), label, dtype=torch.long)}
+        with torch.no_grad():
+            yield model.sample(size, generator=rng, **conditions).float().cpu().clamp(0, 1)
+
+
+def write_to_folder(batches, count: int, folder: Path) -> list[Path]:
+    """``folder/sample_N.png`` for each image, batch by batch (a million images never sit in memory together),
+    numbered with as many digits as the largest index needs so that the names sort in order; a progress bar on a
+    terminal."""
+    from torchvision.utils import save_image
+    from tqdm import tqdm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    width = max(5, len(str(count - 1)))
+    written: list[Path] = []
+    with tqdm(total=count, unit="image", desc=f"writing {folder}/", disable=None, leave=False) as bar:
+        for images in batches:
+            for image in images:
+                path = folder / f"sample_{len(written):0{width}d}.png"
+                save_image(image, path)
+                written.append(path)
+            bar.update(len(images))
+    return written
+
+
+MAX_GRID_PIXELS = 100_000_000  # past this a PNG takes minutes to write and most viewers refuse it
+
+
+def check_grid_size(model, count: int, per_row: int, out: str) -> None:
+    """Refuse a grid too large to look at, before generating it: a folder takes any number of images."""
+    image_shape = model.hparams.get("image_shape")
+    if not image_shape:  # a plugin that does not say; its images are made and the grid is tried
+        return
+    height, width = tuple(image_shape)[-2:]
+    pixels = per_row * math.ceil(count / per_row) * (height + 2) * (width + 2)
+    if pixels > MAX_GRID_PIXELS:
+        raise ZooError(f"-n {count}: a grid of {count} images of {height}x{width} would have {pixels / 1e6:.0f} "
+                       f"million pixels (at most {MAX_GRID_PIXELS // 1_000_000} million); write them to a folder "
+                       f"instead (--out {Path(out).with_suffix('')}/)")
 
 
 def classes_wanted(model, args) -> tuple[list[str], list[int]]:
@@ -108,28 +148,17 @@ def write_class_samples(model, args, rng: torch.Generator, out: Path, to_folder:
 
     names, wanted = classes_wanted(model, args)
     count = args.per_class if args.per_class is not None else args.num
-    per_class = {}
-    with torch.no_grad():
-        for label in wanted:
-            per_class[label] = torch.cat([
-                model.sample(size, generator=rng, labels=torch.full((size,), label, dtype=torch.long))
-                .float().cpu().clamp(0, 1)
-                for size in (min(args.batch_size, count - start) for start in range(0, count, args.batch_size))
-            ])
     if not to_folder:
-        images = torch.cat(list(per_class.values()))
+        check_grid_size(model, count * len(wanted), args.nrow or count, args.out)
+        images = torch.cat([batch for label in wanted
+                            for batch in sample_batches(model, count, args.batch_size, rng, label)])
         save_image(make_grid(images, nrow=args.nrow or count, padding=2, pad_value=1.0), out)
         print(f"wrote a grid of {len(images)} samples, one row per class ({', '.join(names[i] for i in wanted)}), "
               f"to {out}")
         return [out]
     written = []
-    for label, images in per_class.items():
-        folder = out / names[label]
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = [folder / f"sample_{index:05d}.png" for index in range(len(images))]
-        for image, path in zip(images, paths):
-            save_image(image, path)
-        written += paths
+    for label in wanted:
+        written += write_to_folder(sample_batches(model, count, args.batch_size, rng, label), count, out / names[label])
     print(f"wrote {count} images of each of {len(wanted)} class(es) to {out}/<class>/")
     return written
 
