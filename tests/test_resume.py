@@ -40,6 +40,31 @@ def test_run_stopped_mid_epoch_resumes_from_the_step_it_reached(tmp_path, monkey
     assert resumed["global_step"] == 10 and resumed["epoch"] == 0  # the planned 10-step epoch, finished
 
 
+def test_the_same_command_with_ckpt_path_last_starts_afresh_then_resumes_the_newest_run(tmp_path, monkeypatch):
+    """A requeued job runs its command line again: `--ckpt_path last` must mean this model's newest last.ckpt.
+
+    Lightning's own `last` looks in the new run's folder, always empty here (a fresh version_N per run), and
+    the second run would have trained from step 0 again.
+    """
+    import warnings
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    command = ["fit", "--model", "gan", "--data", "digits", *TEN_STEP_EPOCH, "--ckpt_path", "last"]
+    stop_at_step_3 = json.dumps({"class_path": "tests.interrupting.StopAtStep",
+                                 "init_args": {"step": 3, "how": "crash"}})
+    first = run_zoo([*command, "--trainer.callbacks", stop_at_step_3], cwd=tmp_path, check=False)
+    assert "zoo: --ckpt_path last: no last.ckpt under runs/gan yet; training from the start" in first.stderr
+    assert "`weights_only` was not set" not in first.stderr  # Lightning's note when a save does not say
+    assert torch.load(tmp_path / "runs/gan/version_0/checkpoints/last.ckpt", weights_only=False)["global_step"] == 3
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_zoo(command, cwd=tmp_path, in_process=True)
+    resumed = torch.load(tmp_path / "runs/gan/version_1/checkpoints/last.ckpt", weights_only=False)
+    assert resumed["global_step"] == 10  # steps 4 to 10 of the planned epoch, not 10 more from the start
+    assert not [str(warning.message) for warning in caught if "dirpath" in str(warning.message)]
+
+
 @pytest.mark.parametrize("model", ["autoencoder", "gan"])
 def test_fit_ending_at_max_steps_between_validations_saves_the_final_step(tmp_path, model):
     """`max_steps` reached 2 steps after the last validation: `last.ckpt` holds step 12, not the validation's 10."""

@@ -319,8 +319,13 @@ class RunCheckpoint(ModelCheckpoint):
 
     def load_state_dict(self, state_dict: dict) -> None:
         # `zoo validate/test/predict --ckpt_path` writes no checkpoints, so the fit's top-k bookkeeping has nothing
-        # to do; Lightning would restore it and warn that the run folder changed ("dirpath has changed ...").
-        if self._fitting:
+        # to do. A resumed fit writes into its own new run folder, by design, so Lightning keeps only the old
+        # best_model_path and warns at every resume that "the dirpath has changed": the new folder's top-k starts
+        # afresh, which is what a new folder means.
+        if not self._fitting:
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The dirpath has changed")
             super().load_state_dict(state_dict)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -394,7 +399,7 @@ class RunCheckpoint(ModelCheckpoint):
     def _write_last(self, trainer: L.Trainer) -> Path:
         last = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
         partial = last.with_name(last.name + ".partial")
-        trainer.save_checkpoint(partial)
+        trainer.save_checkpoint(partial, weights_only=self.save_weights_only)
         if trainer.is_global_zero:
             os.replace(partial, last)
         self.last_model_path = str(last)

@@ -149,5 +149,5 @@ class NonFiniteGuard(Callback):
         callback = trainer.checkpoint_callback
         folder = Path(callback.dirpath) if callback is not None and callback.dirpath else Path(trainer.default_root_dir)
         path = folder / "last.ckpt"
-        trainer.save_checkpoint(path)  # every rank calls it; only rank 0 writes
+        trainer.save_checkpoint(path, weights_only=False)  # every rank calls it; only rank 0 writes
         return path

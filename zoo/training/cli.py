@@ -25,8 +25,8 @@ from zoo.training.policy import (
     apply_default_budget,
     attach_callbacks,
     check_batch_kinds,
-    check_trainer_arguments,
     check_ckpt_path,
+    check_trainer_arguments,
 )
 from zoo.training.run_output import (
     RUNS_DIR,
@@ -34,6 +34,7 @@ from zoo.training.run_output import (
     default_loggers,
     finish_wandb_runs,
     hide_lightning_adverts,
+    resolve_last_checkpoint,
 )
 
 
@@ -73,6 +74,8 @@ class ZooCLI(LightningCLI):
             return
         check_trainer_arguments(trainer)
         default_loggers(trainer, model_class)
+        if config.get("ckpt_path") == "last":  # after default_loggers: it looks where this run's logger writes
+            resolve_last_checkpoint(config, self.subcommand)
         if self.subcommand == "fit" and model_class is not None:
             apply_default_budget(trainer, model_class)
 

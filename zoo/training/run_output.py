@@ -45,6 +45,39 @@ def default_loggers(trainer_config: Any, model_class: type | None) -> None:
         )
 
 
+def resolve_last_checkpoint(config: Any, subcommand: str | None) -> None:
+    """``--ckpt_path last``: the newest ``last.ckpt`` among this model's runs (``runs/<name>/version_*``).
+
+    Lightning's ``last`` looks only in the new run's own checkpoint folder, which is always empty
+    because every run gets a fresh ``version_N``; so a fit would start over, after a warning whose
+    hint (``save_last=True``) is already set. Here it means what a requeued or restarted job wants:
+    resume this model's latest run if there is one, else (``fit``) train from the start. An
+    evaluation with nothing to evaluate is refused: it would score untrained weights.
+    """
+    from lightning.pytorch.utilities import rank_zero_info
+
+    from zoo.errors import ZooError
+
+    logger = config.trainer.get("logger")
+    init_args = getattr(logger, "init_args", None) or {}
+    folder = Path(init_args.get("save_dir") or config.trainer.get("default_root_dir") or RUNS_DIR)
+    if str(getattr(logger, "class_path", "")).endswith("WandbLogger"):  # its runs sit under the project's name
+        name = init_args.get("project") or "lightning_logs"
+    else:
+        name = init_args.get("name")
+    runs = folder / name if name else folder
+    found = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime) if runs.is_dir() else []
+    if found:
+        config.ckpt_path = str(found[-1])
+        rank_zero_info(f"zoo: --ckpt_path last: resuming from {found[-1]}, the newest last.ckpt under {runs}")
+        return
+    if subcommand != "fit":
+        raise ZooError(f"--ckpt_path last: no last.ckpt under {runs} to {subcommand}; train one first "
+                       "(zoo fit) or give a checkpoint file")
+    config.ckpt_path = None
+    rank_zero_info(f"zoo: --ckpt_path last: no last.ckpt under {runs} yet; training from the start")
+
+
 def finish_wandb_runs(trainer) -> None:
     """Close W&B runs cleanly: an offline run directory is complete when the command returns."""
     from lightning.pytorch.loggers import WandbLogger
