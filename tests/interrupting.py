@@ -20,6 +20,20 @@ class StopAtStep(L.Callback):
             raise KeyboardInterrupt
 
 
+class SignalAtStep(L.Callback):
+    """Sends this process ``signal_name`` once, at ``step``: what SLURM sends ahead of a pre-emption."""
+
+    def __init__(self, step: int, signal_name: str) -> None:
+        self.step, self.signal_name = step, signal_name
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            import os
+            import signal
+
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
+
+
 class WaitForSignal(L.Callback):
     """At ``step``, tells the test it got there (``<folder>/rank<R>.reached``) and waits for the signal it will send.
 

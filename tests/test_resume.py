@@ -65,6 +65,47 @@ def test_the_same_command_with_ckpt_path_last_starts_afresh_then_resumes_the_new
     assert not [str(warning.message) for warning in caught if "dirpath" in str(warning.message)]
 
 
+def slurm_job(job_id: str, fake_bin: Path) -> dict[str, str]:
+    """The variables `srun` gives a one-task job, and a PATH whose `scontrol` stands in for SLURM's."""
+    return {"SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_NNODES": "1", "SLURM_PROCID": "0",
+            "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_JOB_ID": job_id, "SLURM_JOB_NAME": "zoo",
+            "SLURM_NODELIST": "127.0.0.1", "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_a_preempted_slurm_job_resumes_its_own_checkpoint_and_no_other_job_does(tmp_path, monkeypatch):
+    """SLURM's warning signal makes Lightning save hpc_ckpt_N.ckpt and requeue the job; the requeued job (same id)
+    resumes from it. Lightning saves it into default_root_dir, the shared runs/ of every model and job, and resumes
+    the newest it finds there: a stale one from another job must not be loaded by this one."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    # `scontrol requeue ID` ends the running job with SIGTERM (and queues it again): recorded, then done here.
+    (fake_bin / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/scontrol.log\nkill -TERM $PPID\n')
+    (fake_bin / "scontrol").chmod(0o755)
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    stale = tmp_path / "runs" / "hpc_ckpt_1.ckpt"  # where Lightning would have put another job's, before
+    stale.parent.mkdir()
+    stale.write_bytes(b"a pre-emption checkpoint of some other job")
+    command = ["fit", "--model", "gan", "--data", "digits", *TEN_STEP_EPOCH]
+    warn_at_step_3 = json.dumps({"class_path": "tests.interrupting.SignalAtStep",
+                                 "init_args": {"step": 3, "signal_name": "SIGUSR1"}})
+    for name, value in slurm_job("77", fake_bin).items():
+        monkeypatch.setenv(name, value)
+    preempted = run_zoo([*command, "--trainer.callbacks", warn_at_step_3], cwd=tmp_path, check=False)
+    assert preempted.returncode == 143, preempted.stderr[-2000:]  # ended by the requeue's SIGTERM
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 77\n"
+    own = tmp_path / "runs" / "gan" / "slurm-77" / "hpc_ckpt_1.ckpt"
+    assert torch.load(own, weights_only=False)["global_step"] == 3
+
+    requeued = run_zoo(command, cwd=tmp_path)  # SLURM runs the same batch script again, with the same job id
+    assert f"Restoring states from the checkpoint path at {own.relative_to(tmp_path)}" in requeued.stderr
+    finished = torch.load(tmp_path / "runs/gan/version_1/checkpoints/last.ckpt", weights_only=False)
+    assert finished["global_step"] == 10 and finished["epoch"] == 0  # the planned epoch, from step 3 on
+
+    monkeypatch.setenv("SLURM_JOB_ID", "78")  # a new job in the same folder starts from scratch
+    fresh = run_zoo(command, cwd=tmp_path)
+    assert "Restoring states" not in fresh.stderr
+
+
 @pytest.mark.parametrize("model", ["autoencoder", "gan"])
 def test_fit_ending_at_max_steps_between_validations_saves_the_final_step(tmp_path, model):
     """`max_steps` reached 2 steps after the last validation: `last.ckpt` holds step 12, not the validation's 10."""

@@ -34,6 +34,7 @@ from zoo.training.run_output import (
     default_loggers,
     finish_wandb_runs,
     hide_lightning_adverts,
+    keep_preemption_checkpoints_apart,
     resolve_last_checkpoint,
 )
 
@@ -78,6 +79,8 @@ class ZooCLI(LightningCLI):
             resolve_last_checkpoint(config, self.subcommand)
         if self.subcommand == "fit" and model_class is not None:
             apply_default_budget(trainer, model_class)
+        if self.subcommand == "fit":
+            keep_preemption_checkpoints_apart(trainer, model_class)
 
     def _finish_loggers(self) -> None:
         finish_wandb_runs(self.trainer)

@@ -45,6 +45,32 @@ def default_loggers(trainer_config: Any, model_class: type | None) -> None:
         )
 
 
+def keep_preemption_checkpoints_apart(trainer_config: Any, model_class: type | None) -> None:
+    """Under SLURM, Lightning's pre-emption checkpoints go to a folder of this job's own: ``runs/<model>/slurm-<id>``.
+
+    On SLURM's requeue signal (``#SBATCH --signal=SIGUSR1@90``) Lightning saves ``hpc_ckpt_N.ckpt``
+    into ``default_root_dir`` and requeues the job; any later fit under SLURM without ``--ckpt_path``
+    resumes the newest one it finds there. In the zoo's shared ``runs/`` that was any model's, from any
+    earlier job: a VAE job loaded a pre-empted GAN's weights (a crash), and a new experiment resumed a
+    finished one. The requeued job keeps its id, so it finds its own folder again, and no other job does.
+    Called after the loggers got their folders from ``default_root_dir`` (``runs/<model>/version_N``).
+    """
+    import os
+
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+    from lightning.pytorch.utilities import rank_zero_info
+
+    if not SLURMEnvironment.detect() or "SLURM_JOB_ID" not in os.environ:
+        return
+    array_job = os.environ.get("SLURM_ARRAY_JOB_ID")  # an array task's own id, as Lightning's requeue names it
+    job = f"{array_job}_{os.environ.get('SLURM_ARRAY_TASK_ID')}" if array_job else os.environ["SLURM_JOB_ID"]
+    name = (registry.name_of(model_class, "model") if model_class else None) or "model"
+    folder = Path(trainer_config.get("default_root_dir") or RUNS_DIR) / name / f"slurm-{job}"
+    trainer_config.default_root_dir = str(folder)
+    rank_zero_info(f"zoo: SLURM job {job}: pre-emption checkpoints (hpc_ckpt_N.ckpt) go to {folder}; "
+                   "the requeued job resumes from there")
+
+
 def resolve_last_checkpoint(config: Any, subcommand: str | None) -> None:
     """``--ckpt_path last``: the newest ``last.ckpt`` among this model's runs (``runs/<name>/version_*``).
 
