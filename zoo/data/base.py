@@ -20,8 +20,8 @@ from zoo.errors import ZooError
 
 # torchdata 0.11 calls a torch function that torch now flags as deprecated, once per loader: not the user's concern.
 warnings.filterwarnings("ignore", message="'set_vital' is deprecated")
-# Lightning 2.6's CombinedLoader checks `isinstance(spec, LeafSpec)`, which torch (2.14 here) flags as deprecated, once per
-# fit: printed by every run, and nothing a user could act on.
+# Lightning 2.6's CombinedLoader checks `isinstance(spec, LeafSpec)`, which torch (2.14 here) flags as deprecated,
+# once per fit: printed by every run, and nothing a user could act on.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 

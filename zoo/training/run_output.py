@@ -15,6 +15,7 @@ import yaml
 from lightning.pytorch.cli import LightningArgumentParser, SaveConfigCallback
 
 from zoo import registry
+from zoo.errors import ZooError
 
 RUNS_DIR = "runs"
 
@@ -82,8 +83,6 @@ def resolve_last_checkpoint(config: Any, subcommand: str | None) -> None:
     """
     from lightning.pytorch.utilities import rank_zero_info
 
-    from zoo.errors import ZooError
-
     logger = config.trainer.get("logger")
     init_args = getattr(logger, "init_args", None) or {}
     folder = Path(init_args.get("save_dir") or config.trainer.get("default_root_dir") or RUNS_DIR)
@@ -95,7 +94,7 @@ def resolve_last_checkpoint(config: Any, subcommand: str | None) -> None:
     found = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime) if runs.is_dir() else []
     if found:
         config.ckpt_path = str(found[-1])
-        rank_zero_info(f"zoo: --ckpt_path last: resuming from {found[-1]}, the newest last.ckpt under {runs}")
+        rank_zero_info(f"zoo: --ckpt_path last: {found[-1]}, the newest last.ckpt under {runs}")
         return
     if subcommand != "fit":
         raise ZooError(f"--ckpt_path last: no last.ckpt under {runs} to {subcommand}; train one first "
