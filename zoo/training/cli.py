@@ -76,7 +76,7 @@ class ZooCLI(LightningCLI):
         check_trainer_arguments(trainer)
         default_loggers(trainer, model_class)
         if config.get("ckpt_path") == "last":  # after default_loggers: it looks where this run's logger writes
-            resolve_last_checkpoint(config, self.subcommand)
+            resolve_last_checkpoint(config, self.subcommand, model_class)
         if self.subcommand == "fit" and model_class is not None:
             apply_default_budget(trainer, model_class)
         if self.subcommand == "fit":

@@ -72,14 +72,15 @@ def keep_preemption_checkpoints_apart(trainer_config: Any, model_class: type | N
                    "the requeued job resumes from there")
 
 
-def resolve_last_checkpoint(config: Any, subcommand: str | None) -> None:
+def resolve_last_checkpoint(config: Any, subcommand: str | None, model_class: type | None) -> None:
     """``--ckpt_path last``: the newest ``last.ckpt`` among this model's runs (``runs/<name>/version_*``).
 
     Lightning's ``last`` looks only in the new run's own checkpoint folder, which is always empty
     because every run gets a fresh ``version_N``; so a fit would start over, after a warning whose
     hint (``save_last=True``) is already set. Here it means what a requeued or restarted job wants:
     resume this model's latest run if there is one, else (``fit``) train from the start. An
-    evaluation with nothing to evaluate is refused: it would score untrained weights.
+    evaluation with nothing to evaluate is refused: it would score untrained weights. Only checkpoints
+    of ``model_class`` count: a W&B project folder holds the runs of every model logged to it.
     """
     from lightning.pytorch.utilities import rank_zero_info
 
@@ -92,15 +93,35 @@ def resolve_last_checkpoint(config: Any, subcommand: str | None) -> None:
         name = init_args.get("name")
     runs = folder / name if name else folder
     found = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime) if runs.is_dir() else []
-    if found:
-        config.ckpt_path = str(found[-1])
-        rank_zero_info(f"zoo: --ckpt_path last: {found[-1]}, the newest last.ckpt under {runs}")
+    newest = next((path for path in reversed(found) if holds_a(model_class, path)), None)
+    if newest is not None:
+        config.ckpt_path = str(newest)
+        rank_zero_info(f"zoo: --ckpt_path last: {newest}, the newest last.ckpt under {runs}")
         return
+    model_name = (registry.name_of(model_class, "model") or model_class.__name__) if model_class else "model"
     if subcommand != "fit":
-        raise ZooError(f"--ckpt_path last: no last.ckpt under {runs} to {subcommand}; train one first "
-                       "(zoo fit) or give a checkpoint file")
+        raise ZooError(f"--ckpt_path last: no last.ckpt of a {model_name} run under {runs} to {subcommand}; "
+                       "train one first (zoo fit) or give a checkpoint file")
     config.ckpt_path = None
-    rank_zero_info(f"zoo: --ckpt_path last: no last.ckpt under {runs} yet; training from the start")
+    rank_zero_info(f"zoo: --ckpt_path last: no last.ckpt of a {model_name} run under {runs} yet; "
+                   "training from the start")
+
+
+def holds_a(model_class: type | None, checkpoint: Path) -> bool:
+    """Whether ``checkpoint`` was written by a fit of ``model_class`` (any, when that is not known).
+
+    Memory-mapped: only the hyper-parameters are read, not gigabytes of weights.
+    """
+    import torch
+
+    if model_class is None:
+        return True
+    try:
+        stored = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # a file being written, or not a checkpoint: not one to resume
+        return False
+    wanted = f"{model_class.__module__}.{model_class.__qualname__}"
+    return stored.get("hyper_parameters", {}).get("_class_path") == wanted
 
 
 def finish_wandb_runs(trainer) -> None:
