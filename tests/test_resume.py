@@ -119,6 +119,21 @@ def test_a_preempted_slurm_job_resumes_its_own_checkpoint_and_no_other_job_does(
     assert "Restoring states" not in fresh.stderr
 
 
+def test_a_slurm_runs_config_run_again_under_another_job_does_not_nest_folders(tmp_path, monkeypatch):
+    """config.yaml records the job's folder as default_root_dir; `zoo fit --config` of it in a new job must not
+    write runs/gan/slurm-77/gan/slurm-78."""
+    from jsonargparse import Namespace
+
+    from zoo.models.gan import GAN
+    from zoo.training.run_output import keep_preemption_checkpoints_apart
+
+    for name, value in slurm_job("78", tmp_path).items():
+        monkeypatch.setenv(name, value)
+    trainer_config = Namespace(default_root_dir="runs/gan/slurm-77")
+    keep_preemption_checkpoints_apart(trainer_config, GAN)
+    assert trainer_config.default_root_dir == str(Path("runs/gan/slurm-78"))
+
+
 @pytest.mark.parametrize("model", ["autoencoder", "gan"])
 def test_fit_ending_at_max_steps_between_validations_saves_the_final_step(tmp_path, model):
     """`max_steps` reached 2 steps after the last validation: `last.ckpt` holds step 12, not the validation's 10."""

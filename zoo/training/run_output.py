@@ -66,7 +66,10 @@ def keep_preemption_checkpoints_apart(trainer_config: Any, model_class: type | N
     array_job = os.environ.get("SLURM_ARRAY_JOB_ID")  # an array task's own id, as Lightning's requeue names it
     job = f"{array_job}_{os.environ.get('SLURM_ARRAY_TASK_ID')}" if array_job else os.environ["SLURM_JOB_ID"]
     name = (registry.name_of(model_class, "model") if model_class else None) or "model"
-    folder = Path(trainer_config.get("default_root_dir") or RUNS_DIR) / name / f"slurm-{job}"
+    root = Path(trainer_config.get("default_root_dir") or RUNS_DIR)
+    if root.name.startswith("slurm-") and root.parent.name == name:  # the config.yaml of a SLURM run, run again
+        root = root.parent.parent
+    folder = root / name / f"slurm-{job}"
     trainer_config.default_root_dir = str(folder)
     rank_zero_info(f"zoo: SLURM job {job}: pre-emption checkpoints (hpc_ckpt_N.ckpt) go to {folder}; "
                    "the requeued job resumes from there")
