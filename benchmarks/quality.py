@@ -258,7 +258,7 @@ def cyclegan_strokes(budget: dict) -> dict:
             "cycle_a_psnr": psnr(thin_cycled, thin), "cycle_b_psnr": psnr(bold_cycled, bold)}
 
 
-# ---------------------------------------------------------------- DCGAN against a PyTorch-examples loop
+# ---------------------------------------------------------------- GANs, and a PyTorch-examples DCGAN loop
 
 
 GAN_CONFIGS = {"gan": "configs/gan.yaml", "dcgan": "configs/dcgan_digits.yaml", "wgan": "configs/wgan.yaml",
