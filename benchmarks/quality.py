@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py                          # every row at its full budget (hours on 2 CPU cores)
     python benchmarks/quality.py --rows vae_likelihood    # some rows; results merge into benchmarks/quality.json
+    python benchmarks/quality.py --rows gan_fid --gan-runs wgan   # one GAN run of the row, merged the same way
     python benchmarks/quality.py --write-only             # rewrite docs/benchmarks.md and registry.yaml from it
     python benchmarks/quality.py --quick                  # tiny budgets, a smoke run: numbers meaningless, no writes
 
@@ -22,10 +23,11 @@ Rows (each trained through ``zoo fit``'s own CLI code, in this process, from the
   max-pool), unpaired (``zoo.data.digits.write_thin_and_bold_digits``, scripts/doc_pictures.py's recipe);
   on the test folders: the ink share of each domain and of each translation, the identity's share beside
   it; A->B against each test A's true bold version (PSNR, SSIM) beside the identity; the cycles' PSNR.
-- ``dcgan_fid``: ``dcgan`` (configs/dcgan.yaml) after N generator steps against a reference loop
-  written here after the PyTorch examples' DCGAN (``pytorch/examples/dcgan/main.py`` sized for
-  28x28: 256 and 128 generator channels at 7x7 and 14x14), same digits, batch size, sample
-  count and ``digits`` FID features, both measured in this run.
+- ``gan_fid``: FID and KID (``digits`` features) after every 500 of 2,000 generator steps of ``gan``,
+  ``dcgan``, ``wgan`` and ``wgan_gp``, each from its shipped config (``GAN_CONFIGS``), and of a
+  reference loop written here after the PyTorch examples' DCGAN (``pytorch/examples/dcgan/main.py``
+  sized for 28x28: 256 and 128 generator channels at 7x7 and 14x14), same digits, batch size, sample
+  count and features. ``--gan-runs wgan`` runs one of them, so two processes can share the row.
 
 Every row records its training time. The published numbers beside the zoo's are full-MNIST
 ones (60,000 training digits); the zoo's come from the 5,000 embedded digits (4,000 train).
@@ -74,6 +76,7 @@ BUDGETS = {"one_class_epochs": 30, "vae_epochs": 300, "sr_steps": 600, "gan_step
 QUICK = {"one_class_epochs": 1, "vae_epochs": 2, "sr_steps": 5, "gan_steps": 4, "gan_eval_every": 2,
          "cyclegan_steps": 4}
 FID_SAMPLES = 1000
+KID_DECIMALS = 4  # KID of digits features: ~0.004 between the held-out splits, ~1.4 for uniform noise
 
 
 def fit(argv: list[str], work: Path):
@@ -255,10 +258,12 @@ def cyclegan_strokes(budget: dict) -> dict:
             "cycle_a_psnr": psnr(thin_cycled, thin), "cycle_b_psnr": psnr(bold_cycled, bold)}
 
 
-# ---------------------------------------------------------------- DCGAN against a PyTorch-examples loop
+# ---------------------------------------------------------------- GANs, and a PyTorch-examples DCGAN loop
 
 
-DCGAN_CONFIG = "configs/dcgan_digits.yaml"
+GAN_CONFIGS = {"gan": "configs/gan.yaml", "dcgan": "configs/dcgan_digits.yaml", "wgan": "configs/wgan.yaml",
+               "wgan_gp": "configs/wgan_gp.yaml"}
+MEASURES = ("fid", "kid", "kid_std")
 
 
 def reference_dcgan(latent_dim: int = 100, ngf: int = 64, ndf: int = 64):
@@ -289,7 +294,7 @@ def reference_dcgan(latent_dim: int = 100, ngf: int = 64, ndf: int = 64):
 def train_reference_dcgan(steps: int, eval_every: int, real_images: torch.Tensor, batch_size: int = 64) -> dict:
     """The example's loop: D on a real then a fake batch (BCELoss), then G with real labels; Adam 2e-4, beta1 0.5."""
     from zoo.data.digits import digits_splits
-    from zoo.metrics.fid import compute_fid
+    from zoo.metrics.fid import feature_distances
 
     torch.manual_seed(0)
     generator, discriminator = reference_dcgan()
@@ -298,7 +303,7 @@ def train_reference_dcgan(steps: int, eval_every: int, real_images: torch.Tensor
     criterion = torch.nn.BCELoss()
     loader = torch.utils.data.DataLoader(digits_splits()["train"], batch_size=batch_size, shuffle=True,
                                          drop_last=True)
-    fids, step, started, trained = {}, 0, time.perf_counter(), 0.0
+    distances, step, started, trained = {}, 0, time.perf_counter(), 0.0
     while step < steps:
         for images, _ in loader:
             real = images * 2 - 1  # transforms.Normalize((0.5,), (0.5,))
@@ -320,62 +325,80 @@ def train_reference_dcgan(steps: int, eval_every: int, real_images: torch.Tensor
                     latents = torch.randn(FID_SAMPLES, 100, 1, 1, generator=torch.Generator().manual_seed(0))
                     fake_images = ((generator(latents) + 1) / 2).clamp(0, 1)
                 generator.train()
-                fids[step] = compute_fid(real_images, fake_images, feature="digits")
-                print(f"reference dcgan step {step}: FID {fids[step]:.2f}", file=sys.stderr, flush=True)
+                distances[step] = feature_distances(real_images, fake_images, feature="digits")
+                print(f"reference dcgan step {step}: {distances[step]}", file=sys.stderr, flush=True)
                 started = time.perf_counter()
             if step == steps:
                 break
-    return {"fid": fids, "seconds": trained}
+    return {"steps": steps, "seconds": trained, **by_measure(distances)}
 
 
-def dcgan_fid(budget: dict, parts: list[str], work_root: str | None = None) -> dict:
-    from zoo.metrics.fid import compute_fid
-
+def gan_fid(budget: dict, runs: list[str], work_root: str | None = None) -> dict:
+    """Each run's FID and KID after every ``gan_eval_every`` generator steps up to ``gan_steps``, by run name."""
     real_images = fid_real_images()
     rows = {}
-    if "reference" in parts:
-        rows["reference"] = {"command": "python benchmarks/quality.py --rows dcgan_fid (the loop in this script)",
-                             **train_reference_dcgan(budget["gan_steps"], budget["gan_eval_every"], real_images)}
-    if "zoo" in parts:
-        flags = ["--config", DCGAN_CONFIG, "--trainer.max_steps", str(budget["gan_steps"]),
-                 "--trainer.max_epochs", "-1", "--trainer.limit_val_batches", "0",
-                 "--checkpoint.every_n_train_steps", str(budget["gan_eval_every"]), "--checkpoint.save_top_k", "-1"]
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory(dir=work_root) as work:
-            cli = fit(flags, Path(work))
-            seconds = time.perf_counter() - started
-            fids, trained_fids = zoo_checkpoint_fids(Path(work), real_images)
-            fids[budget["gan_steps"]] = compute_fid(
-                real_images, cli.model.sample(FID_SAMPLES, torch.Generator().manual_seed(0)), feature="digits")
-        save_samples(cli.model, "dcgan")
-        # The command shows --config and --trainer.max_steps; the rest only sets up the measurement.
-        rows["zoo"] = {"command": command(flags[:4]), "fid": dict(sorted(fids.items())), "seconds": seconds,
-                       "generator_features": cli.model.hparams.generator_features}
-        if trained_fids:  # the same run's generator without the moving average, from the same checkpoints
-            rows["zoo, trained weights (no EMA)"] = {"command": rows["zoo"]["command"] + " (checkpoints' "
-                                                                "current_model_state)",
-                                                     "fid": dict(sorted(trained_fids.items())), "seconds": seconds}
+    for run in runs:
+        if run == "reference":
+            rows["reference"] = {"command": "python benchmarks/quality.py --rows gan_fid --gan-runs reference "
+                                            "(the loop in this script)",
+                                 **train_reference_dcgan(budget["gan_steps"], budget["gan_eval_every"], real_images)}
+        else:
+            rows.update(zoo_gan(run, budget, real_images, work_root))
     return rows
 
 
-def zoo_checkpoint_fids(work: Path, real_images: torch.Tensor) -> tuple[dict[int, float], dict[int, float]]:
-    """FID of each ``step=N`` checkpoint a DCGAN fit wrote under ``work``, by step; and, when the fit averaged
-    the generator (``zoo.callbacks.GeneratorEMA``: the checkpoint holds the average), of its trained weights."""
-    from zoo.metrics.fid import compute_fid
-    from zoo.models.dcgan import DCGAN
+def zoo_gan(family: str, budget: dict, real_images: torch.Tensor, work_root: str | None) -> dict:
+    """``zoo fit`` of a GAN family's shipped config, measured from its step checkpoints; draws its model page's
+    picture. With a generator average (dcgan's config), also a row of the trained weights without it."""
+    flags = ["--config", GAN_CONFIGS[family], "--trainer.max_steps", str(budget["gan_steps"]),
+             "--trainer.max_epochs", "-1", "--trainer.limit_val_batches", "0",
+             "--checkpoint.every_n_train_steps", str(budget["gan_eval_every"]), "--checkpoint.save_top_k", "-1"]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=work_root) as work:
+        cli = fit(flags, Path(work))
+        seconds = time.perf_counter() - started
+        averaged, trained = checkpoint_distances(Path(work), type(cli.model), real_images)
+    # The fitted model, as a user gets it, at the last step (the same weights as its last checkpoint).
+    averaged[budget["gan_steps"]] = sample_distances(cli.model, real_images)
+    save_samples(cli.model, family)
+    # The command shows --config and --trainer.max_steps; the rest only sets up the measurement.
+    row = {"command": command(flags[:4]), "steps": budget["gan_steps"], "seconds": seconds}
+    rows = {family: {**row, **by_measure(averaged)}}
+    if trained:  # the same checkpoints' trained weights (zoo.callbacks.GeneratorEMA keeps the average in front)
+        rows[f"{family}, trained weights (no EMA)"] = {**row, "command": row["command"] + " (checkpoints' "
+                                                                                       "current_model_state)",
+                                                       **by_measure(trained)}
+    return rows
 
-    fids, trained_fids = {}, {}
+
+def sample_distances(model, real_images: torch.Tensor) -> dict[str, float]:
+    """FID and KID (``digits`` features) of the model's seeded samples against the held-out digits."""
+    from zoo.metrics.fid import feature_distances
+
+    with torch.no_grad():
+        fake_images = model.sample(FID_SAMPLES, torch.Generator().manual_seed(0)).float().cpu()
+    return feature_distances(real_images, fake_images, feature="digits")
+
+
+def by_measure(by_step: dict[int, dict[str, float]]) -> dict[str, dict[int, float]]:
+    """``{step: {"fid": .., "kid": ..}}`` -> ``{"fid": {step: ..}, "kid": {step: ..}}``, steps in order."""
+    return {measure: {step: by_step[step][measure] for step in sorted(by_step)} for measure in MEASURES}
+
+
+def checkpoint_distances(work: Path, model_class, real_images: torch.Tensor) -> tuple[dict, dict]:
+    """FID and KID of each ``step=N`` checkpoint a GAN fit wrote under ``work``, by step; and, when the fit
+    averaged the generator (``zoo.callbacks.GeneratorEMA``: the checkpoint holds the average), of its trained
+    weights."""
+    averaged, trained = {}, {}
     for path in work.glob("**/*step=*.ckpt"):
         step = int(re.search(r"step=(\d+)", path.name).group(1))
-        model = DCGAN.load_from_checkpoint(path, map_location="cpu")
-        fids[step] = compute_fid(real_images, model.sample(FID_SAMPLES, torch.Generator().manual_seed(0)),
-                                 feature="digits")
-        trained = torch.load(path, map_location="cpu", weights_only=False).get("current_model_state")
-        if trained is not None:
-            model.load_state_dict(trained)
-            trained_fids[step] = compute_fid(
-                real_images, model.sample(FID_SAMPLES, torch.Generator().manual_seed(0)), feature="digits")
-    return fids, trained_fids
+        model = model_class.load_from_checkpoint(path, map_location="cpu")
+        averaged[step] = sample_distances(model, real_images)
+        trained_state = torch.load(path, map_location="cpu", weights_only=False).get("current_model_state")
+        if trained_state is not None:
+            model.load_state_dict(trained_state)
+            trained[step] = sample_distances(model, real_images)
+    return averaged, trained
 
 
 def fid_real_images() -> torch.Tensor:
@@ -421,10 +444,13 @@ def reference_results(results: dict) -> dict[str, dict[str, float]]:
             "A→B PSNR dB vs true bold, thin/bold digits": round(row["a_to_b_psnr"], 2),
             "A→B SSIM vs true bold, thin/bold digits": round(row["a_to_b_ssim"], 3),
             "cycle A→B→A PSNR dB, thin/bold digits": round(row["cycle_a_psnr"], 2)})
-    zoo_row = results.get("dcgan_fid", {}).get("zoo")  # FID after the most generator steps measured
-    if zoo_row:
-        step = max(zoo_row["fid"], key=int)
-        out.setdefault("dcgan", {})[f"FID digits features, {step} generator steps"] = round(zoo_row["fid"][step], 2)
+    for family in GAN_CONFIGS:  # FID and KID after the most generator steps measured
+        row = results.get("gan_fid", {}).get(family)
+        if row:
+            step = max(row["fid"], key=int)
+            out.setdefault(family, {})[f"FID digits features, {step} generator steps"] = round(row["fid"][step], 2)
+            if step in row.get("kid", {}):
+                out[family][f"KID digits features, {step} generator steps"] = round(row["kid"][step], KID_DECIMALS)
     return out
 
 
@@ -439,10 +465,10 @@ def goals(results: dict) -> list[str]:
     if "vae_likelihood" in results:
         nll = results["vae_likelihood"]["test_iw_nll"]
         rows.append(("VAE test NLL (IW, k = 500) on binarized digits", "<= 93 nats", f"{nll:.2f}", nll <= 93.0))
-    dcgan = {name: row for name, row in results.get("dcgan_fid", {}).items() if isinstance(row, dict)}
-    if "zoo" in dcgan and "reference" in dcgan:
-        step = max(set(dcgan["zoo"]["fid"]) & set(dcgan["reference"]["fid"]), key=int)
-        ratio = dcgan["zoo"]["fid"][step] / dcgan["reference"]["fid"][step]
+    gans = results.get("gan_fid", {})
+    if "dcgan" in gans and "reference" in gans:
+        step = max(set(gans["dcgan"]["fid"]) & set(gans["reference"]["fid"]), key=int)
+        ratio = gans["dcgan"]["fid"][step] / gans["reference"]["fid"][step]
         rows.append((f"dcgan FID / reference loop's FID, {step} generator steps", "<= 0.80", f"{ratio:.2f}",
                      ratio <= 0.8))
     if not rows:
@@ -540,26 +566,34 @@ def page(results: dict) -> str:
                   f"{row['cycle_b_psnr']:.2f} dB (the identity gives infinity; for scale, A→B against A itself "
                   f"is {row['a_to_b_vs_a_psnr']:.2f} dB, the way out).", "",
                   f"Command (DIR = the folder written first): `{row['command']}`", ""]
-    if "dcgan_fid" in results:
-        note = results["dcgan_fid"].get("note")
-        rows = {name: row for name, row in results["dcgan_fid"].items() if isinstance(row, dict)}
+    if "gan_fid" in results:
+        order = [*GAN_CONFIGS, "reference"]  # a family's variant rows ("dcgan, trained weights") after it
+        rows = dict(sorted(results["gan_fid"].items(), key=lambda item: (order.index(item[0].split(",")[0]), item[0])))
         steps = sorted({int(step) for row in rows.values() for step in row["fid"]})
-        lines += ["## DCGAN against the PyTorch examples' loop (FID, lower is better)", "",
-                  f"FID with the shipped `digits` features of {FID_SAMPLES} samples (seeded latents, batch norm in",
-                  "eval mode) against the 1,000 held-out digits (validation and test splits), after N",
-                  "generator steps of batch 64 on the 4,000 training digits. The reference is",
-                  "`pytorch/examples/dcgan/main.py` sized for 28x28, written out in `benchmarks/quality.py`.", "",
-                  "| run | " + " | ".join(f"{step} steps" for step in steps) + " | train time |",
-                  "|---" * (len(steps) + 2) + "|"]
+        lines += ["## GANs after N generator steps (FID and KID, lower is better)", "",
+                  f"FID and KID with the shipped `digits` features of {FID_SAMPLES} samples (seeded latents, batch",
+                  "norm in eval mode) against the 1,000 held-out digits (validation and test splits), after N",
+                  "generator steps of batch 64 on the 4,000 training digits (`wgan` and `wgan_gp` read 5 critic",
+                  "batches per generator step). Each family trains from its shipped config through `zoo fit`",
+                  "and is measured from the fit's step checkpoints. KID: the unbiased polynomial-kernel MMD,",
+                  "mean ± std over 100 subsets of 100 images. The reference is `pytorch/examples/dcgan/main.py`",
+                  "sized for 28x28, written out in `benchmarks/quality.py`. Steps: the budget each run trained.", "",
+                  "| run | " + " | ".join(f"FID {step} | KID {step}" for step in steps) + " | steps | train time |",
+                  "|---" * (2 * len(steps) + 3) + "|"]
         for name, row in rows.items():
-            values = " | ".join(f"{row['fid'][str(step)]:.2f}" if str(step) in row["fid"] else "" for step in steps)
-            lines.append(f"| {name} | {values} | {row['seconds']:.0f} s |")
-        if "zoo" in rows and "reference" in rows:
-            common = max(set(rows["zoo"]["fid"]) & set(rows["reference"]["fid"]), key=int)
-            ratio = rows["zoo"]["fid"][common] / rows["reference"]["fid"][common]
-            lines += ["", f"zoo / reference FID after {common} steps: **{ratio:.2f}**."]
+            cells = []
+            for step in map(str, steps):
+                cells.append(f"{row['fid'][step]:.2f}" if step in row["fid"] else "")
+                kid = row.get("kid", {})
+                cells.append(f"{kid[step]:.{KID_DECIMALS}f} ± {row['kid_std'][step]:.{KID_DECIMALS}f}"
+                             if step in kid else "")
+            budget = row.get("steps", max(map(int, row["fid"])))
+            lines.append(f"| {name} | {' | '.join(cells)} | {budget} | {row['seconds']:.0f} s |")
+        if "dcgan" in rows and "reference" in rows:
+            common = max(set(rows["dcgan"]["fid"]) & set(rows["reference"]["fid"]), key=int)
+            ratio = rows["dcgan"]["fid"][common] / rows["reference"]["fid"][common]
+            lines += ["", f"dcgan / reference FID after {common} steps: **{ratio:.2f}**."]
         lines += [""] + [f"- {name}: `{row['command']}`" for name, row in rows.items()] + [""]
-        lines += [f"This run {note}.", ""] if note else []
     lines += goals(results)
     lines += ["## Reference results in registry.yaml", "",
               "`zoo info NAME` shows these; a test checks that they match this page.", "",
@@ -587,10 +621,13 @@ def write_captions(results: dict) -> None:
         captions["vae"] = (f"Samples from the prior of the results table's VAE on binarized digits, best checkpoint "
                            f"by validation ELBO (epoch {row['best_epoch']}; `{row['command']}`), drawn as Bernoulli "
                            f"means; {source}.")
-    if "zoo" in results.get("dcgan_fid", {}):
-        row = results["dcgan_fid"]["zoo"]
-        steps = max(row["fid"], key=int)
-        captions["dcgan"] = f"Samples after {steps} generator steps (`{row['command']}`); {source}."
+    for family in GAN_CONFIGS:
+        row = results.get("gan_fid", {}).get(family)
+        if row:
+            step = max(row["fid"], key=int)
+            kid = f", KID {row['kid'][step]:.{KID_DECIMALS}f}" if step in row.get("kid", {}) else ""
+            captions[family] = (f"Samples after {step} generator steps (`{row['command']}`): FID {row['fid'][step]:.2f}"
+                                f"{kid} on the `digits` features (docs/benchmarks.md); {source}.")
     if "cyclegan_strokes" in results:
         row = results["cyclegan_strokes"]
         captions["cyclegan"] = (f"The results table's thin/bold digits after {row['steps']} steps "
@@ -615,14 +652,25 @@ def write_registry(results: dict) -> None:
     REGISTRY.write_text(text)
 
 
+def read_results() -> dict:
+    """benchmarks/quality.json, with the rows of an older layout moved to the current one."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if "dcgan_fid" in results:  # before the other GAN families joined it: dcgan's runs were "zoo" and "reference"
+        renamed = {"zoo": "dcgan", "zoo, trained weights (no EMA)": "dcgan, trained weights (no EMA)"}
+        old = {renamed.get(name, name): row for name, row in results.pop("dcgan_fid").items() if isinstance(row, dict)}
+        results["gan_fid"] = {**old, **results.get("gan_fid", {})}
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", nargs="+",
-                        default=["one_class", "vae_likelihood", "super_resolution", "cyclegan_strokes", "dcgan_fid"])
+                        default=["one_class", "vae_likelihood", "super_resolution", "cyclegan_strokes", "gan_fid"])
     parser.add_argument("--families", nargs="+", default=list(ONE_CLASS), help="one_class rows (names of ONE_CLASS)")
     parser.add_argument("--digits", nargs="+", type=int, default=list(range(10)))
     parser.add_argument("--scales", nargs="+", type=int, default=[2, 4])
-    parser.add_argument("--dcgan-parts", nargs="+", default=["reference", "zoo"])
+    parser.add_argument("--gan-runs", nargs="+", default=[*GAN_CONFIGS, "reference"],
+                        choices=[*GAN_CONFIGS, "reference"], help="gan_fid's runs: GAN families and the reference loop")
     parser.add_argument("--work", help="folder for the runs' temporary folders (default: the system's)")
     parser.add_argument("--quick", action="store_true", help="tiny budgets; writes nothing")
     parser.add_argument("--write-only", action="store_true", help="rewrite the page and registry from quality.json")
@@ -633,19 +681,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:  # a smoke run's pictures are as meaningless as its numbers: not over the model pages' ones
         global PICTURES
         PICTURES = Path(tempfile.mkdtemp(prefix="quality-quick-"))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = read_results()
     if not args.write_only:
         runners = {"one_class": lambda: one_class(budget, args.families, args.digits),
                    "vae_likelihood": lambda: vae_likelihood(budget),
                    "super_resolution": lambda: super_resolution(budget, args.scales),
                    "cyclegan_strokes": lambda: cyclegan_strokes(budget),
-                   "dcgan_fid": lambda: dcgan_fid(budget, args.dcgan_parts, args.work)}
+                   "gan_fid": lambda: gan_fid(budget, args.gan_runs, args.work)}
         for row in args.rows:
             measured = json.loads(json.dumps(runners[row]()))  # JSON's string keys, as read back
             print(json.dumps({row: measured}, indent=1))
             if args.quick:
                 continue
-            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # rows may run concurrently
+            results = read_results()  # rows may run concurrently
             results[row] = {**results.get(row, {}), **measured} if isinstance(measured, dict) else measured
             results["meta"] = {"machine": machine(), "torch": torch.__version__,
                                "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")}

@@ -49,3 +49,24 @@ def test_a_quick_results_run_prints_its_row_and_writes_nothing(capsys, monkeypat
         sys.modules.pop("quality", None)
     assert '"pix2pix_psnr"' in capsys.readouterr().out
     assert [path.read_bytes() for path in written] == before
+
+
+def test_a_quick_gan_row_measures_fid_and_kid_at_each_checkpoint_and_writes_nothing(capsys, monkeypatch):
+    """`--rows gan_fid --gan-runs FAMILY ...`: one process per run, each measured from its step checkpoints."""
+    import json
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import quality
+
+    written = [quality.RESULTS, quality.PAGE, quality.REGISTRY, quality.PICTURES / "wgan.png"]
+    before = [path.read_bytes() for path in written]
+    try:
+        quality.main(["--quick", "--rows", "gan_fid", "--gan-runs", "wgan", "reference"])
+    finally:
+        sys.modules.pop("quality", None)
+    rows = json.loads(capsys.readouterr().out)["gan_fid"]
+    assert set(rows) == {"wgan", "reference"}
+    for row in rows.values():  # quick budget: 4 generator steps, measured every 2
+        assert set(row["fid"]) == set(row["kid"]) == {"2", "4"} and row["steps"] == 4 and row["seconds"] > 0
+    assert rows["wgan"]["command"] == "zoo fit --config configs/wgan.yaml --trainer.max_steps 4"
+    assert [path.read_bytes() for path in written] == before

@@ -1,4 +1,5 @@
-"""FID and KID of a model's images against real ones: the metric, and functions for the Python API.
+"""FID and KID of a model's images against real ones: the metric, and functions for the Python API
+(``feature_distances`` for both, ``compute_fid``, ``per_class_fid``).
 
 Fréchet distance (Heusel et al., NeurIPS 2017): fit a Gaussian to the features of each
 image set and take ``|mu_r - mu_f|^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2))``. Kernel
@@ -151,15 +152,18 @@ class FeatureDistances(nn.Module):
             self.kid.reset()
 
 
-def compute_fid(
+def feature_distances(
     real_images: torch.Tensor,
     fake_images: torch.Tensor,
     feature: str | nn.Module = "auto",
     batch_size: int = 250,
     inception_weights: str | None = None,
     allow_download: bool = False,
-) -> float:
-    """FID between two sets of float [0, 1] NCHW images, for users of the Python API.
+    kid_subset_size: int | None = 100,
+    kid_subsets: int = 100,
+    seed: int = 0,
+) -> dict[str, float]:
+    """FID and KID between two sets of float [0, 1] NCHW images: ``{"fid", "kid", "kid_std"}``.
 
     Args:
         real_images: the reference images, e.g. a test split.
@@ -169,15 +173,27 @@ def compute_fid(
         batch_size: images per forward pass of the feature network.
         inception_weights: local Inception weights, for ``inception`` offline.
         allow_download: let ``inception`` fetch its weights when they are not cached.
+        kid_subset_size: images per KID subset (fewer when a side has fewer); None for FID alone.
+        kid_subsets: how many random subsets KID averages over.
+        seed: seeds KID's subsets, so the value repeats (see :meth:`FeatureDistances.compute`).
     """
     if isinstance(feature, str):
         feature = build_feature_extractor(feature, tuple(real_images.shape[1:]), inception_weights, allow_download)
-    distances = FeatureDistances(feature, kid_subset_size=None).to(real_images.device)
+    distances = FeatureDistances(feature, kid_subset_size=kid_subset_size, kid_subsets=kid_subsets,
+                                 batch_size=batch_size).to(real_images.device)
     for real_batch in real_images.split(batch_size):
         distances.update(real_batch, real=True)
     for fake_batch in fake_images.to(real_images.device).split(batch_size):
         distances.update(fake_batch, real=False)
-    return float(distances.compute()["fid"])
+    return {name: float(value) for name, value in distances.compute(seed=seed).items()}
+
+
+def compute_fid(real_images: torch.Tensor, fake_images: torch.Tensor, feature: str | nn.Module = "auto",
+                batch_size: int = 250, inception_weights: str | None = None, allow_download: bool = False) -> float:
+    """FID between two sets of float [0, 1] NCHW images, for users of the Python API: :func:`feature_distances`
+    without KID (same arguments)."""
+    return feature_distances(real_images, fake_images, feature, batch_size, inception_weights, allow_download,
+                             kid_subset_size=None)["fid"]
 
 
 @torch.no_grad()
