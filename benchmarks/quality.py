@@ -20,7 +20,7 @@ Rows (each trained through ``zoo fit``'s own CLI code, in this process, from the
 - ``super_resolution``: pix2pix x2 and x4 on digits (``--data super_resolution``), PSNR and SSIM
   over the validation split against bicubic upscaling of the same images.
 - ``cyclegan_strokes``: ``cyclegan`` between thin digits (A) and the same kind of digits bold (B, a 3x3
-  max-pool), unpaired (``zoo.data.digits.write_thin_and_bold_digits``, scripts/doc_pictures.py's recipe);
+  max-pool), unpaired (``zoo.data.digits.write_thin_and_bold_digits``);
   on the test folders: the ink share of each domain and of each translation, the identity's share beside
   it; A->B against each test A's true bold version (PSNR, SSIM) beside the identity; the cycles' PSNR.
 - ``gan_fid``: FID and KID (``digits`` features) after every 500 of 2,000 generator steps of ``gan``,
@@ -201,7 +201,7 @@ def super_resolution(budget: dict, scales: list[int]) -> dict:
 # ---------------------------------------------------------------- CycleGAN between thin and bold digits
 
 
-# scripts/doc_pictures.py's recipe: one-channel 28x28 digits as they are (no resize, crop or flip), small networks.
+# One-channel 28x28 digits as they are (no resize, crop or flip), small networks.
 CYCLEGAN_FLAGS = ["--model", "cyclegan", "--data", "unpaired", "--data.channels", "1", "--data.image_size", "28",
                   "--data.load_size", "28", "--data.flip", "false", "--data.batch_size", "8",
                   "--model.generator_channels", "32", "--model.discriminator_channels", "32"]
@@ -653,13 +653,8 @@ def write_registry(results: dict) -> None:
 
 
 def read_results() -> dict:
-    """benchmarks/quality.json, with the rows of an older layout moved to the current one."""
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    if "dcgan_fid" in results:  # before the other GAN families joined it: dcgan's runs were "zoo" and "reference"
-        renamed = {"zoo": "dcgan", "zoo, trained weights (no EMA)": "dcgan, trained weights (no EMA)"}
-        old = {renamed.get(name, name): row for name, row in results.pop("dcgan_fid").items() if isinstance(row, dict)}
-        results["gan_fid"] = {**old, **results.get("gan_fid", {})}
-    return results
+    """benchmarks/quality.json as the rows last measured left it."""
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
 
 def main(argv: list[str] | None = None) -> None:

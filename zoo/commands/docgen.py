@@ -171,8 +171,7 @@ def train_section(name: str, card: dict) -> list[str]:
 
 
 def picture_section(name: str, card: dict) -> list[str]:
-    """The family's picture and its numbers: from the results-table run (benchmarks/quality.py) where the family
-    has a row there, else from the short run of ``scripts/doc_pictures.py``."""
+    """The family's picture and its numbers, both from the results-table run (``benchmarks/quality.py``)."""
     captions_path = DOCS / "images" / "captions.json"
     if not (DOCS / "images" / f"{name}.png").exists() or not captions_path.exists():
         return []
