@@ -16,12 +16,19 @@ from zoo import registry
 from zoo.errors import ZooError
 
 
+def last_checkpoints(folder: Path) -> list[Path]:
+    """Every ``last.ckpt`` under ``folder`` (runs of any depth), oldest first; none when the folder is missing."""
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("**/last.ckpt"), key=lambda candidate: candidate.stat().st_mtime)
+
+
 def newest_checkpoint(path: Path) -> Path:
     """A checkpoint file as given; a run folder (``runs/dcgan/version_3``) or a folder of runs (``runs/dcgan``)
     stands for its newest ``last.ckpt``, so commands need not name the version a fit happened to get."""
     if not path.is_dir():
         return path
-    found = sorted(path.glob("**/last.ckpt"), key=lambda candidate: candidate.stat().st_mtime)
+    found = last_checkpoints(path)
     if not found:
         raise ZooError(f"{path} is a folder with no last.ckpt under it; pass a checkpoint file or a run folder")
     return found[-1]

@@ -95,8 +95,9 @@ def resolve_last_checkpoint(config: Any, subcommand: str | None, model_class: ty
     else:
         name = init_args.get("name")
     runs = folder / name if name else folder
-    found = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime) if runs.is_dir() else []
-    newest = next((path for path in reversed(found) if holds_a(model_class, path)), None)
+    from zoo.checkpoints import last_checkpoints
+
+    newest = next((path for path in reversed(last_checkpoints(runs)) if holds_a(model_class, path)), None)
     if newest is not None:
         config.ckpt_path = str(newest)
         rank_zero_info(f"zoo: --ckpt_path last: {newest}, the newest last.ckpt under {runs}")
