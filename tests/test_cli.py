@@ -147,3 +147,24 @@ def test_a_bad_value_caught_in_a_datamodule_constructor_is_one_line(tmp_path, ca
                             capsys=capsys)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "zoo: error: digits image_size must be at least 8, got 4"
+
+
+def test_predict_writes_the_latent_codes_of_the_test_split_in_order(tmp_path, trained_runs, capsys, caplog):
+    """`zoo predict --ckpt_path last` after a fit: the codes are kept in the run's folder, not only printed away."""
+    from zoo.checkpoints import load_model
+    from zoo.data.digits import DigitsDataModule
+
+    copy_run(trained_runs("vae"), tmp_path)
+    result = zoo_in_process(["predict", "--model", "vae", "--data", "digits", "--ckpt_path", "last",
+                             "--trainer.enable_progress_bar", "false"], tmp_path, capsys)
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / "runs/vae/version_1/predictions.pt"
+    assert f"zoo: wrote (500, 16) predictions to {written.relative_to(tmp_path)}" in caplog.text  # Lightning's info
+    codes = torch.load(written)
+    data = DigitsDataModule()
+    data.setup("test")
+    first_images = torch.stack([data.test_set[index][0] for index in range(3)])
+    model = load_model(tmp_path / "runs/vae/version_0/checkpoints/last.ckpt").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(codes[:3], model.encode(first_images))
+

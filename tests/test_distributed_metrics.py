@@ -71,3 +71,17 @@ def test_only_plain_ddp_shards_evaluation_unevenly():
     assert sampler(FSDPStrategy()) is None and sampler(deepspeed) is None
     assert sampler(DDPStrategy(), world_size=1, global_rank=0) is None
     assert sampler(DDPStrategy(), images=1) is None  # fewer images than processes: each must get one
+
+
+def test_predictions_of_two_processes_are_one_file_in_the_data_order(tmp_path):
+    """`zoo predict` on two devices, no strategy flag: rank 0 writes the one-process file, row for row."""
+    import torch
+
+    data = nine_validation_images_in_batches_of_4(tmp_path)  # and 9 test images: the predict split, 5 / 4
+    written = {}
+    for processes, devices in (("one", ["--trainer.devices", "1"]), ("two", ["--trainer.devices", "2"])):
+        run_zoo(["predict", "--model", "autoencoder", *data, "--data.test_fraction", "0.2", *devices, *QUIET,
+                 "--trainer.accelerator", "cpu", "--trainer.default_root_dir", processes], cwd=tmp_path)
+        written[processes] = torch.load(tmp_path / processes / "autoencoder" / "version_0" / "predictions.pt")
+    assert written["one"].shape == (9, 64)  # the default autoencoder's latent codes, one row per test image
+    torch.testing.assert_close(written["two"], written["one"])

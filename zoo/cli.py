@@ -46,7 +46,7 @@ COMMAND_SUMMARIES = {
     "fit": "train: zoo fit --model NAME --data NAME [--trainer.* --model.* --data.* ...]",
     "validate": "evaluate a checkpoint on the validation split (--ckpt_path PATH)",
     "test": "evaluate a checkpoint on the test split (--ckpt_path PATH)",
-    "predict": "run the model's predict_step over the data",
+    "predict": "run the model's predict_step over the test split; writes predictions.pt in the run folder",
     "list": "the registered models and datamodules (--check: exit 2 if a plugin is broken)",
     "info": "a model's or datamodule's card and hyper-parameters: zoo info NAME",
     "sample": "images from a generative checkpoint: zoo sample --ckpt PATH -n 64 --out grid.png|DIR/",

@@ -26,6 +26,7 @@ from zoo.training.policy import (
     attach_callbacks,
     check_batch_kinds,
     check_ckpt_path,
+    check_predicts,
     check_trainer_arguments,
 )
 from zoo.training.run_output import (
@@ -70,6 +71,8 @@ class ZooCLI(LightningCLI):
         model_class, data_class = class_of(config, "model"), class_of(config, "data")
         if model_class is not None and data_class is not None:
             check_batch_kinds(model_class, data_class)
+        if self.subcommand == "predict" and model_class is not None:
+            check_predicts(model_class)
         trainer = config.get("trainer")
         if trainer is None:
             return

@@ -25,9 +25,10 @@ from zoo.callbacks import (
 )
 from zoo.errors import ZooError
 from zoo.guards import NonFiniteGuard
-from zoo.interfaces import batch_kind_of, uses_manual_optimization
+from zoo.interfaces import Generation, batch_kind_of, uses_manual_optimization
 from zoo.metrics.fid_callback import FIDCallback
 from zoo.training.arguments import class_of
+from zoo.training.run_output import PredictionWriter
 
 # --ckpt_path values that Lightning resolves itself rather than reading a file.
 LIGHTNING_CKPT_PATHS = ("last", "best", "hpc", "registry")
@@ -47,6 +48,8 @@ def attach_callbacks(parser: LightningArgumentParser) -> None:
     parser.add_lightning_class_args(AnomalyThreshold, "anomaly")  # switches on by `anomaly_score`
     # TF32 matmuls and cuDNN's autotuner when the run trains on a GPU; nothing on the CPU.
     parser.add_lightning_class_args(CUDASettings, "gpu")
+    # `zoo predict` writes what it predicts (Lightning's own predict keeps it only in memory); idle otherwise.
+    parser.add_lightning_class_args(PredictionWriter, "predictions")
 
 
 def adjust_trainer(trainer, model: Any) -> None:
@@ -66,6 +69,19 @@ def check_batch_kinds(model_class: type, data_class: type) -> None:
         data_name = registry.display_name(data_class, "datamodule")
         raise ZooError(f"{model_name} needs {needs} data; {data_name} gives {gives}; "
                        f"try --data {registry.suggested_datamodule(model_name, needs)}")
+
+
+def check_predicts(model_class: type) -> None:
+    """``zoo predict`` needs a ``predict_step`` of the model's own: Lightning's default feeds the batch to ``forward``,
+    which for a GAN is the generator, and fails deep inside torch on a batch of images."""
+    import lightning as L
+
+    if getattr(model_class, "predict_step", None) is not L.LightningModule.predict_step:
+        return
+    name = registry.display_name(model_class, "model")
+    hint = ("`zoo sample --ckpt CHECKPOINT -n N --out FOLDER/` writes its samples"
+            if issubclass(model_class, Generation) else "give a model that defines predict_step(batch, batch_idx)")
+    raise ZooError(f"`zoo predict` runs a model's predict_step over data, and {name} has none; {hint}")
 
 
 def check_trainer_arguments(trainer_config: Any) -> None:

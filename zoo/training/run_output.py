@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.cli import LightningArgumentParser, SaveConfigCallback
 
 from zoo import registry
@@ -173,6 +174,64 @@ class RunConfigCallback(SaveConfigCallback):
             if not folder.is_relative_to(save_dir) or not folder.is_dir() or any(folder.iterdir()):
                 break
             folder.rmdir()
+
+
+class PredictionWriter(BasePredictionWriter):
+    """``zoo predict`` keeps what it predicts: one file in the run's folder, rows in the order of the data.
+
+    ``predictions.pt`` holds what the model's ``predict_step`` returns for every image of the
+    predict split (the test split): an autoencoder's or VAE's latent codes, pix2pix's or CycleGAN's
+    translations, concatenated along the first dimension, so row ``i`` belongs to image ``i``. Under
+    DDP each process predicts its own share; rank 0 gathers them, puts them back in the data's order
+    and writes the one file. A ``predict_step`` that returns something other than a tensor is kept as
+    the list of its per-batch outputs. ``--predictions.filename`` names the file.
+    """
+
+    def __init__(self, filename: str = "predictions.pt") -> None:
+        super().__init__(write_interval="batch")
+        self.filename = filename
+        self._outputs: list[Any] = []
+        self._indices: list[list[int]] = []
+
+    def on_predict_epoch_start(self, trainer, pl_module) -> None:
+        self._outputs, self._indices = [], []
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx: int,
+                           dataloader_idx: int) -> None:
+        import torch
+        from lightning.pytorch.utilities import move_data_to_device
+
+        self._outputs.append(move_data_to_device(prediction, torch.device("cpu")))
+        self._indices.append(list(batch_indices or []))
+
+    def on_predict_epoch_end(self, trainer, pl_module) -> None:
+        import torch
+        from lightning.pytorch.utilities import rank_zero_info
+
+        outputs, indices = self._outputs, self._indices
+        if trainer.world_size > 1:
+            gathered = [None] * trainer.world_size
+            torch.distributed.all_gather_object(gathered, (outputs, indices))
+            outputs = [output for rank_outputs, _ in gathered for output in rank_outputs]
+            indices = [batch for _, rank_indices in gathered for batch in rank_indices]
+        if not trainer.is_global_zero:
+            return
+        predictions: Any = outputs
+        if outputs and all(isinstance(output, torch.Tensor) and output.dim() > 0 for output in outputs):
+            predictions = torch.cat(outputs)
+            order = torch.tensor([index for batch in indices for index in batch], dtype=torch.long)
+            if len(order) == len(predictions):
+                # A padded distributed sampler (FSDP) repeats a few images: keep each image's first row.
+                order, position = torch.sort(order, stable=True)
+                first = torch.ones_like(order, dtype=torch.bool)
+                first[1:] = order[1:] != order[:-1]
+                predictions = predictions[position[first]]
+        path = run_directory(trainer) / self.filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(predictions, path)
+        described = (f"{tuple(predictions.shape)} predictions" if isinstance(predictions, torch.Tensor)
+                     else f"predictions of {len(predictions)} batches")
+        rank_zero_info(f"zoo: wrote {described} to {path} (torch.load reads them)")
 
 
 class LightningAdverts(logging.Filter):
