@@ -38,14 +38,16 @@ def read_wandb_records(path: Path) -> list:
     return records
 
 
-def test_offline_wandb_run_holds_scalars_fid_config_images_and_checkpoints(tmp_path):
+def test_offline_wandb_run_holds_scalars_fid_config_images_and_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    # No project named: the run goes to the project `zoo`, in runs/zoo/<run id>/.
     run_zoo(["fit", "--model", "vae", "--data", "digits", *FAST_TRAINER, "--fid.num_samples", "100",
-             "--trainer.logger", "WandbLogger", "--trainer.logger.project", "zoo-test",
-             "--trainer.logger.log_model", "true"], cwd=tmp_path, timeout=300)
+             "--trainer.logger", "WandbLogger", "--trainer.logger.log_model", "true"], cwd=tmp_path, timeout=300)
     (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     (run_file,) = run_dir.glob("run-*.wandb")
     records = read_wandb_records(run_file)
     kinds = [record.WhichOneof("record_type") for record in records]
+    assert {record.run.project for record in records if record.HasField("run")} == {"zoo"}
     assert "exit" in kinds, "the run was not finished cleanly"
     history_keys = {item.key or "/".join(item.nested_key) for record in records if record.HasField("history")
                     for item in record.history.item}
@@ -55,8 +57,8 @@ def test_offline_wandb_run_holds_scalars_fid_config_images_and_checkpoints(tmp_p
     config_keys = {update.key for record in records if record.HasField("config") for update in record.config.update}
     assert {"zoo", "latent_dim", "beta"} <= config_keys  # the full resolved config and the hyper-parameters
     assert kinds.count("artifact") >= 1  # log_model: the checkpoint as an artifact
-    (run_id,) = [path.name for path in (tmp_path / "runs" / "zoo-test").iterdir()]
+    (run_id,) = [path.name for path in (tmp_path / "runs" / "zoo").iterdir()]
     assert run_id in run_file.name
-    config = yaml.safe_load((tmp_path / "runs" / "zoo-test" / run_id / "config.yaml").read_text())
+    config = yaml.safe_load((tmp_path / "runs" / "zoo" / run_id / "config.yaml").read_text())
     assert config["model"]["class_path"] == "zoo.models.vae.VAE"
-    assert (tmp_path / "runs" / "zoo-test" / run_id / "checkpoints" / "last.ckpt").exists()
+    assert (tmp_path / "runs" / "zoo" / run_id / "checkpoints" / "last.ckpt").exists()

@@ -7,6 +7,7 @@ the CSV logger by default, and W&B's files beside every other run's, not in the 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from zoo import registry
 from zoo.errors import ZooError
 
 RUNS_DIR = "runs"
+# The W&B project of a run that names none (W&B's WANDB_PROJECT variable wins), not Lightning's "lightning_logs".
+WANDB_PROJECT = "zoo"
 
 
 def run_directory(trainer) -> Path:
@@ -33,10 +36,16 @@ def run_directory(trainer) -> Path:
 
 
 def default_loggers(trainer_config: Any, model_class: type | None) -> None:
-    """Loggers the user did not place write under the runs folder: the default CSV logger and W&B's files."""
+    """Loggers the user did not place write under the runs folder: the default CSV logger and W&B's files.
+
+    A W&B run with no project goes to the project ``zoo``.
+    """
     logger = trainer_config.get("logger")
-    if str(getattr(logger, "class_path", "")).endswith("WandbLogger") and logger.init_args.get("save_dir") == ".":
-        logger.init_args.save_dir = trainer_config.get("default_root_dir") or RUNS_DIR
+    if str(getattr(logger, "class_path", "")).endswith("WandbLogger"):
+        if logger.init_args.get("save_dir") == ".":
+            logger.init_args.save_dir = trainer_config.get("default_root_dir") or RUNS_DIR
+        if not logger.init_args.get("project") and not os.environ.get("WANDB_PROJECT"):
+            logger.init_args.project = WANDB_PROJECT
     if logger in (None, True):
         name = (registry.name_of(model_class, "model") if model_class else None) or "model"
         from jsonargparse import Namespace
@@ -92,7 +101,7 @@ def resolve_last_checkpoint(config: Any, subcommand: str | None, model_class: ty
     init_args = getattr(logger, "init_args", None) or {}
     folder = Path(init_args.get("save_dir") or config.trainer.get("default_root_dir") or RUNS_DIR)
     if str(getattr(logger, "class_path", "")).endswith("WandbLogger"):  # its runs sit under the project's name
-        name = init_args.get("project") or "lightning_logs"
+        name = init_args.get("project") or os.environ.get("WANDB_PROJECT")
     else:
         name = init_args.get("name")
     runs = folder / name if name else folder
