@@ -18,6 +18,7 @@ import torch
 
 from tests.conftest import FAST_TRAINER, REPO
 from tests.data.image_folders import write_folder_pairs, write_images
+from zoo import registry
 from zoo.cli import main
 from zoo.models.autoencoder import Autoencoder
 from zoo.models.gan import GAN
@@ -37,8 +38,7 @@ def zoo_error(argv: list[str], capsys) -> str:
 
 def write_checkpoint(model: lightning.LightningModule, path: Path, **extra_hyperparameters) -> Path:
     """A checkpoint as `zoo fit` writes one (the class path among the hyper-parameters), without training."""
-    cls = type(model)
-    hyperparameters = {"_class_path": f"{cls.__module__}.{cls.__qualname__}", **model.hparams, **extra_hyperparameters}
+    hyperparameters = {"_class_path": registry.class_path_of(type(model)), **model.hparams, **extra_hyperparameters}
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": hyperparameters,
                 "pytorch-lightning_version": lightning.__version__, "global_step": 0}, path)
     return path

@@ -173,7 +173,7 @@ def build_graph(model: nn.Module, task: str | None = None, direction: str = "Ato
     metadata = {
         "zoo.task": task,
         "zoo.model": _model_name(model),
-        "zoo.class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "zoo.class": registry.class_path_of(type(model)),
         "zoo.image_shape": list(image_shape),
         "zoo.value_range": [0.0, 1.0],
         "zoo.layout": "NCHW, float32",

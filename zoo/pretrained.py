@@ -50,7 +50,7 @@ def save_pretrained(model, directory: str | Path) -> Path:
     cls = type(model)
     name = registry.name_of(cls, "model")
     if name is None:
-        raise ZooError(f"{cls.__module__}.{cls.__qualname__} is not a registered zoo model; register it through the "
+        raise ZooError(f"{registry.class_path_of(cls)} is not a registered zoo model; register it through the "
                        "zoo.models entry-point group (docs/plugins.md) so from_pretrained can find it")
     hparams = dict(getattr(model, "hparams", {}))
     instantiator = hparams.pop("_instantiator", None)
@@ -58,7 +58,7 @@ def save_pretrained(model, directory: str | Path) -> Path:
     config = {
         "zoo_format": FORMAT_VERSION,
         "model": name,
-        "class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "class_path": registry.class_path_of(cls),
         "instantiator": CLI_INSTANTIATOR if instantiator is not None else None,
         "init_args": {key: _plain(value, key) for key, value in hparams.items()},
     }

@@ -339,6 +339,11 @@ def get(kind: str, name: str) -> Entry:
     raise ZooError(f"unknown {kind} '{name}'{hint} (known: {', '.join(registered)}; see `zoo list`)")
 
 
+def class_path_of(cls: Any) -> str:
+    """``module.Class``: how configs, checkpoints (``_class_path``) and LightningCLI name a class or function."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def name_of(cls: type, kind: str) -> str | None:
     """The registry name of a loaded class, if it is registered."""
     target = f"{cls.__module__}:{cls.__qualname__}"

@@ -54,7 +54,7 @@ def _default_cell(default: typing.Any) -> str:
     if default is inspect.Parameter.empty:
         return "required"
     if callable(default) and hasattr(default, "__qualname__"):
-        return f"`{default.__module__}.{default.__qualname__}`"
+        return f"`{registry.class_path_of(default)}`"
     return f"`{default}`"
 
 

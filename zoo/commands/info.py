@@ -58,7 +58,7 @@ def hyperparameters(cls: type) -> list[tuple[str, str, str]]:
         if default is parameter.empty:
             default = "required"
         elif callable(default):  # an optimizer factory: show the name a config file would use
-            default = f"{default.__module__}.{default.__qualname__}"
+            default = registry.class_path_of(default)
         else:
             default = repr(default)
         rows.append((parameter.name, type_name, default))

@@ -137,7 +137,7 @@ def check_ckpt_path(config: Any) -> None:
     registered = {entry.target.replace(":", "."): entry for entry in registry.entries("model").values()}
     stored_name = registered[stored].name if stored in registered else stored
     asked = class_of(config, "model")
-    if asked is not None and f"{asked.__module__}.{asked.__qualname__}" != stored:
+    if asked is not None and registry.class_path_of(asked) != stored:
         asked_name = registry.display_name(asked, "model")
         raise ZooError(f"--ckpt_path {ckpt_path} holds a {stored_name} checkpoint, but --model is {asked_name}; "
                        f"give a {asked_name} checkpoint, or --model {stored_name}")

@@ -134,8 +134,7 @@ def holds_a(model_class: type | None, checkpoint: Path) -> bool:
         stored = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # a file being written, or not a checkpoint: not one to resume
         return False
-    wanted = f"{model_class.__module__}.{model_class.__qualname__}"
-    return stored.get("hyper_parameters", {}).get("_class_path") == wanted
+    return stored.get("hyper_parameters", {}).get("_class_path") == registry.class_path_of(model_class)
 
 
 def finish_wandb_runs(trainer) -> None:
