@@ -198,13 +198,22 @@ def plain_loader(dataset, batch_size: int, shuffle: bool, num_workers: int = 0):
 # ---------------------------------------------------------------- 1. steady state
 
 
+def images_per_second(timed: int, steps: int, batch_size: int, seconds: float) -> float:
+    """The rate over the batches actually timed: an epoch shorter than warmup + steps ends the run early."""
+    if timed < steps:  # counting `steps` over fewer batches would overstate the rate
+        raise SystemExit(f"the epoch ended after {timed} timed batches, not --steps {steps}: "
+                         "lower --steps, --warmup or --batch-size")
+    return timed * batch_size / seconds
+
+
 def _timer(warmup: int):
     import lightning as L
 
     class BatchTimer(L.Callback):
-        """Wall time from the start of batch ``warmup`` to the end of the last batch."""
+        """Wall time from the start of batch ``warmup`` to the end of the last batch, and how many were timed."""
 
         started = finished = 0.0
+        timed = 0
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
             if batch_idx == warmup:
@@ -212,6 +221,10 @@ def _timer(warmup: int):
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
             self.finished = time.perf_counter()
+            self.timed += batch_idx >= warmup
+
+        def rate(self, steps: int, batch_size: int) -> float:
+            return images_per_second(self.timed, steps, batch_size, self.finished - self.started)
 
     return BatchTimer()
 
@@ -232,7 +245,7 @@ def zoo_steady(family: str, root: Path, steps: int, warmup: int, batch_size: int
     cli.trainer.callbacks.append(timer)
     with silenced():
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    return steps * batch_size / (timer.finished - timer.started)
+    return timer.rate(steps, batch_size)
 
 
 def lightning_steady(family: str, root: Path, steps: int, warmup: int, batch_size: int, precision: str,
@@ -248,7 +261,7 @@ def lightning_steady(family: str, root: Path, steps: int, warmup: int, batch_siz
                             logger=False, enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, callbacks=[timer], default_root_dir=str(root / "bare"))
         trainer.fit(cli.model, datamodule=cli.datamodule)
-    return steps * batch_size / (timer.finished - timer.started)
+    return timer.rate(steps, batch_size)
 
 
 def plain_steady(family: str, root: Path, steps: int, warmup: int, batch_size: int, precision: str,
@@ -258,15 +271,16 @@ def plain_steady(family: str, root: Path, steps: int, warmup: int, batch_size: i
     data.setup("fit")
     step = make_plain(model, precision)
     model.train()
-    started = 0.0
+    started, timed = 0.0, 0
     for batch_idx, batch in enumerate(plain_loader(data.train_set, batch_size, shuffle=True,
                                                    num_workers=data.num_workers)):
         if batch_idx == warmup:
             started = time.perf_counter()
         step(batch, batch_idx)
+        timed += batch_idx >= warmup
         if batch_idx + 1 == warmup + steps:
             break
-    return steps * batch_size / (time.perf_counter() - started)
+    return images_per_second(timed, steps, batch_size, time.perf_counter() - started)
 
 
 # ---------------------------------------------------------------- 2. per epoch
@@ -360,15 +374,18 @@ def startup_times(root: Path) -> dict[str, float]:
 
 
 def interleaved(measure_pairs, repeats: int, report=None) -> list[list[float]]:
-    """Run each tuple of measurements (zoo, ..., plain) alternately, ``repeats`` times; per tuple, the runs of each.
+    """Run each tuple of measurements (zoo, ..., plain) alternately, ``repeats`` times; per tuple, the runs of each
+    side in the order of the repeats.
 
     ``report(index, runs)`` prints each tuple's row as soon as its last repeat is in.
     """
     runs = [[[] for _ in pair] for pair in measure_pairs]
     for repeat in range(repeats):
         for index, pair in enumerate(measure_pairs):
-            for side, measure in enumerate(pair):
-                runs[index][side].append(measure())
+            # Each repeat starts with another side, so no side always runs first (after the previous tuple's
+            # last run, with caches and the allocator in another state).
+            for side in [(repeat + offset) % len(pair) for offset in range(len(pair))]:
+                runs[index][side].append(pair[side]())
             if report is not None and repeat == repeats - 1:
                 report(index, runs[index])
     return runs
@@ -379,7 +396,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     parser.add_argument("--parts", nargs="+", default=["steady", "epoch", "startup"],
                         choices=["steady", "epoch", "startup"])
-    parser.add_argument("--steps", type=int, default=30, help="timed training batches per steady-state run")
+    parser.add_argument("--steps", type=int, default=50,
+                        help="timed training batches per steady-state run, within one epoch (digits: 62 of 64)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed batches first (allocator, oneDNN kernels)")
     parser.add_argument("--batch-size", type=int, default=64, help="steady state (translation families: a quarter)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -420,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
                               lambda a=arguments: lightning_steady(*a)))
             print(f"\n1. steady state: training images/s, {args.steps} batches after {args.warmup}; "
                   "zoo fit in-process vs the plain loop (same training_step, network, optimizers, data) "
-                  "and vs a bare lightning.Trainer")
+                  "and vs a bare lightning.Trainer; ratios are medians of each repeat's ratio")
             print(f"{'family':<12} {'precision':<11} {'layout':<13} {'zoo img/s':>10} {'plain img/s':>12} "
                   f"{'zoo/plain':>10} {'vs first row of family (zoo)':>29} {'lightning/plain':>16} "
                   f"{'zoo/lightning':>14}", flush=True)
@@ -430,9 +448,16 @@ def main(argv: list[str] | None = None) -> None:
                 family, precision, memory_format = settings[index]
                 zoo_rate, plain_rate, lightning_rate = (statistics.median(runs) for runs in pair_runs)
                 baselines.setdefault(family, zoo_rate)
+                # Ratios of the runs taken one after the other (the same repeat), then their median: a slow
+                # moment of a shared machine slows both sides of a pair, where medians of each side would mix them.
+                zoo_runs, plain_runs, lightning_runs = pair_runs
+                zoo_plain, lightning_plain, zoo_lightning = (
+                    statistics.median(a / b for a, b in zip(top, bottom, strict=True))
+                    for top, bottom in ((zoo_runs, plain_runs), (lightning_runs, plain_runs),
+                                        (zoo_runs, lightning_runs)))
                 print(f"{family:<12} {precision:<11} {memory_format:<13} {zoo_rate:10.1f} {plain_rate:12.1f} "
-                      f"{zoo_rate / plain_rate:10.3f} {zoo_rate / baselines[family]:28.2f}x "
-                      f"{lightning_rate / plain_rate:16.3f} {zoo_rate / lightning_rate:14.3f}", flush=True)
+                      f"{zoo_plain:10.3f} {zoo_rate / baselines[family]:28.2f}x "
+                      f"{lightning_plain:16.3f} {zoo_lightning:14.3f}", flush=True)
 
             interleaved(pairs, args.repeats, report)
         if "epoch" in args.parts:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -23,6 +25,19 @@ def test_throughput_prints_zoo_against_plain_for_a_family(capsys, monkeypatch):
     # The two factors multiply back to zoo/plain.
     assert abs(lightning_over_plain * zoo_over_lightning - ratio) < 0.05 * ratio
     sys.modules.pop("throughput", None)
+
+
+def test_throughput_refuses_to_count_batches_an_epoch_does_not_hold(monkeypatch):
+    """4,000 training digits make 4 batches of 1,000: 5 timed batches after 1 cannot be measured in one epoch."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import throughput
+
+    try:
+        with pytest.raises(SystemExit, match="the epoch ended after 3 timed batches, not --steps 5"):
+            throughput.main(["--families", "autoencoder", "--parts", "steady", "--steps", "5", "--warmup", "1",
+                             "--repeats", "1", "--batch-size", "1000"])
+    finally:
+        sys.modules.pop("throughput", None)
 
 
 def test_make_bench_runs_every_benchmark_script():
