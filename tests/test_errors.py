@@ -159,7 +159,7 @@ CATALOGUE = [
     ("not a checkpoint", "fit --model gan --data digits --ckpt_path {w}/notes.ckpt",
      "{w}/notes.ckpt is not a readable Lightning checkpoint"),
     ("test --ckpt_path last before any run", "test --model vae --data digits --ckpt_path last "
-     "--trainer.default_root_dir {w}/runs", "--ckpt_path last: no last.ckpt of a vae run under {w}/runs/vae to test; "
+     "--trainer.default_root_dir {w}/runs", "--ckpt_path last: no last.ckpt of any vae run under {w}/runs/vae to test; "
      "train one first (zoo fit) or give a checkpoint file"),
     ("a GAN checkpoint into a VAE run", "fit --model vae --data digits --ckpt_path {w}/gan.ckpt",
      "--ckpt_path {w}/gan.ckpt holds a gan checkpoint, but --model is vae; give a vae checkpoint, or --model gan"),

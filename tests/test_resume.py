@@ -53,7 +53,7 @@ def test_the_same_command_with_ckpt_path_last_starts_afresh_then_resumes_the_new
     stop_at_step_3 = json.dumps({"class_path": "tests.interrupting.StopAtStep",
                                  "init_args": {"step": 3, "how": "crash"}})
     first = run_zoo([*command, "--trainer.callbacks", stop_at_step_3], cwd=tmp_path, check=False)
-    assert "zoo: --ckpt_path last: no last.ckpt of a gan run under runs/gan yet; training from the start" in first.stderr
+    assert "zoo: --ckpt_path last: no last.ckpt of any gan run under runs/gan yet; training from the start" in first.stderr
     assert "`weights_only` was not set" not in first.stderr  # Lightning's note when a save does not say
     assert torch.load(tmp_path / "runs/gan/version_0/checkpoints/last.ckpt", weights_only=False)["global_step"] == 3
 
@@ -75,7 +75,7 @@ def test_ckpt_path_last_takes_only_the_checkpoints_of_the_model_asked_for(tmp_pa
     refused = zoo_in_process(["test", "--model", "vae", "--data", "digits", *FAST_TRAINER, *shared,
                               "--ckpt_path", "last"], tmp_path, capsys)
     assert refused.returncode == 2
-    assert "zoo: error: --ckpt_path last: no last.ckpt of a vae run under runs/shared to test" in refused.stderr
+    assert "zoo: error: --ckpt_path last: no last.ckpt of any vae run under runs/shared to test" in refused.stderr
 
 
 def slurm_job(job_id: str, fake_bin: Path) -> dict[str, str]:

@@ -114,10 +114,10 @@ def resolve_last_checkpoint(config: Any, subcommand: str | None, model_class: ty
         return
     model_name = (registry.name_of(model_class, "model") or model_class.__name__) if model_class else "model"
     if subcommand != "fit":
-        raise ZooError(f"--ckpt_path last: no last.ckpt of a {model_name} run under {runs} to {subcommand}; "
+        raise ZooError(f"--ckpt_path last: no last.ckpt of any {model_name} run under {runs} to {subcommand}; "
                        "train one first (zoo fit) or give a checkpoint file")
     config.ckpt_path = None
-    rank_zero_info(f"zoo: --ckpt_path last: no last.ckpt of a {model_name} run under {runs} yet; "
+    rank_zero_info(f"zoo: --ckpt_path last: no last.ckpt of any {model_name} run under {runs} yet; "
                    "training from the start")
 
 
