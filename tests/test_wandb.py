@@ -40,14 +40,16 @@ def read_wandb_records(path: Path) -> list:
 
 def test_offline_wandb_run_holds_scalars_fid_config_images_and_checkpoints(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_PROJECT", raising=False)
-    # No project named: the run goes to the project `zoo`, in runs/zoo/<run id>/.
+    monkeypatch.delenv("WANDB_NAME", raising=False)
+    # No project or name given: the run goes to the project `zoo`, in runs/zoo/<run id>/, named `vae`.
     run_zoo(["fit", "--model", "vae", "--data", "digits", *FAST_TRAINER, "--fid.num_samples", "100",
              "--trainer.logger", "WandbLogger", "--trainer.logger.log_model", "true"], cwd=tmp_path, timeout=300)
     (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
     (run_file,) = run_dir.glob("run-*.wandb")
     records = read_wandb_records(run_file)
     kinds = [record.WhichOneof("record_type") for record in records]
-    assert {record.run.project for record in records if record.HasField("run")} == {"zoo"}
+    runs = [record.run for record in records if record.HasField("run")]
+    assert {(run.project, run.display_name) for run in runs} == {("zoo", "vae")}  # named after the model
     assert "exit" in kinds, "the run was not finished cleanly"
     history_keys = {item.key or "/".join(item.nested_key) for record in records if record.HasField("history")
                     for item in record.history.item}

@@ -38,16 +38,19 @@ def run_directory(trainer) -> Path:
 def default_loggers(trainer_config: Any, model_class: type | None) -> None:
     """Loggers the user did not place write under the runs folder: the default CSV logger and W&B's files.
 
-    A W&B run with no project goes to the project ``zoo``.
+    A W&B run with no project goes to the project ``zoo``, and one with no name is named after its model, so the
+    project's run list tells a ``dcgan`` run from a ``vae`` one (W&B's own variables win over both).
     """
     logger = trainer_config.get("logger")
+    name = (registry.name_of(model_class, "model") if model_class else None) or "model"
     if str(getattr(logger, "class_path", "")).endswith("WandbLogger"):
         if logger.init_args.get("save_dir") == ".":
             logger.init_args.save_dir = trainer_config.get("default_root_dir") or RUNS_DIR
         if not logger.init_args.get("project") and not os.environ.get("WANDB_PROJECT"):
             logger.init_args.project = WANDB_PROJECT
+        if not logger.init_args.get("name") and not os.environ.get("WANDB_NAME"):
+            logger.init_args.name = name
     if logger in (None, True):
-        name = (registry.name_of(model_class, "model") if model_class else None) or "model"
         from jsonargparse import Namespace
 
         trainer_config.logger = Namespace(
