@@ -168,3 +168,16 @@ def test_predict_writes_the_latent_codes_of_the_test_split_in_order(tmp_path, tr
     with torch.no_grad():
         torch.testing.assert_close(codes[:3], model.encode(first_images))
 
+
+
+def test_the_model_summary_shows_each_networks_sizes_and_flops(tmp_path):
+    """Lightning's summary runs the model's example input: sizes and FLOPs, not a column of zeros."""
+    import re
+
+    result = run_zoo(["fit", "--model", "dcgan", "--data", "digits", "--model.conditional", "true",
+                      "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--fid.every_n_epochs", "0",
+                      "--trainer.enable_progress_bar", "false"], cwd=tmp_path, in_process=True)
+    generator_row = next(line for line in result.stdout.splitlines() if "ConditionalDCGANGenerator" in line)
+    assert "[[2, 100], [2]]" in generator_row and "[2, 1, 28, 28]" in generator_row  # latents and labels in
+    flops = re.search(r"Total FLOPs: ([\d.]+) ([KMG]?)", result.stdout)
+    assert flops is not None and float(flops.group(1)) > 0 and flops.group(2) == "M", result.stdout

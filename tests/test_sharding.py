@@ -23,8 +23,8 @@ CYCLEGAN_FSDP = ["fit", "--model", "cyclegan", "--config", str(REPO / "configs" 
                  "--model.generator_channels", "8", "--model.discriminator_channels", "8", "--model.resnet_blocks", "2",
                  "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.max_steps", "2",
                  "--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0",
-                 "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-                 "--fid.every_n_epochs", "0"]
+                 "--trainer.enable_progress_bar", "false", "--fid.every_n_epochs", "0"]
+# The model summary stays on, as a user has it: every rank runs its example input through the sharded networks.
 
 
 def adam_update(parameter_state: dict, lr: float = 2e-4, betas=(0.5, 0.999), eps: float = 1e-8) -> torch.Tensor:

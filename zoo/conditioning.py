@@ -35,6 +35,13 @@ def network_labels(model: Any, labels: torch.Tensor | None) -> tuple[torch.Tenso
     return (labels.long().to(model.device),)
 
 
+def example_input(model: Any, inputs_shape: tuple[int, ...]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """Two zero inputs of ``forward`` (and their labels when ``model`` is conditional): Lightning's model summary
+    runs them once at the start of a fit to show each network's input and output sizes and its FLOPs."""
+    inputs = torch.zeros(2, *inputs_shape)
+    return (inputs, torch.zeros(2, dtype=torch.long)) if hasattr(model, "num_classes") else inputs
+
+
 def sample_labels(model: Any, n: int, labels: torch.Tensor | None, rng: torch.Generator | None) -> torch.Tensor | None:
     """The (n,) class labels of a ``sample`` call: ``labels`` checked, or drawn uniformly from ``rng``; None when
     ``model`` is unconditional (which refuses labels rather than ignore them)."""

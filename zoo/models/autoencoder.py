@@ -17,6 +17,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from zoo.conditioning import example_input
 from zoo.errors import check_non_negative, check_positive
 from zoo.metrics.means import EvaluationMeans
 from zoo.metrics.reconstruction import ReconstructionMetrics
@@ -62,6 +63,7 @@ class Autoencoder(L.LightningModule):
         self.latent_dim = latent_dim
         self.encoder = build_encoder(architecture, self.image_shape, hidden, latent_dim)
         self.decoder = build_decoder(architecture, self.image_shape, hidden, latent_dim)
+        self.example_input_array = example_input(self, self.image_shape)
         # The classic model's bottleneck is a ReLU layer; the convolutional one keeps a linear code.
         self.code_activation = torch.nn.ReLU() if architecture == "dense" and not hidden else torch.nn.Identity()
         self.metrics = ReconstructionMetrics()

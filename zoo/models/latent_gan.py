@@ -22,7 +22,14 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
-from zoo.conditioning import batch_labels, load_class_names, network_labels, sample_labels, save_class_names
+from zoo.conditioning import (
+    batch_labels,
+    example_input,
+    load_class_names,
+    network_labels,
+    sample_labels,
+    save_class_names,
+)
 from zoo.losses import bce_discriminator_loss, bce_generator_loss
 from zoo.manual_optimization import (
     catch_up_lr_schedulers,
@@ -69,6 +76,10 @@ class LatentGAN(L.LightningModule):
         """
         return sample_images(self.generator, n, self.latent_dim, self.device, rng=generator,
                              labels=sample_labels(self, n, labels, generator))
+
+    @property
+    def example_input_array(self):  # a property: a subclass decides on conditioning after this __init__
+        return example_input(self, (self.latent_dim,))
 
     # -- class conditioning: a subclass that builds label-taking networks sets self.num_classes
     @property

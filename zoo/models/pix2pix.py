@@ -32,6 +32,7 @@ from torchmetrics import MeanAbsoluteError
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 from torchvision.utils import make_grid
 
+from zoo.conditioning import example_input
 from zoo.errors import ZooError, check_non_negative, check_positive
 from zoo.losses import bce_discriminator_loss, bce_generator_loss
 from zoo.manual_optimization import (
@@ -98,6 +99,7 @@ class Pix2Pix(L.LightningModule):
             raise ZooError(f"pix2pix needs image sides divisible by 2**unet_depth; got {height}x{width} "
                            f"with depth {depth}: use an even image_size or set unet_depth")
         self.generator = UNetGenerator(channels, channels, depth, generator_channels, norm, dropout)
+        self.example_input_array = example_input(self, self.image_shape)
         # Conditional discriminator: it judges B next to the A it should have come from.
         self.discriminator = PatchDiscriminator(2 * channels, discriminator_channels,
                                                 patch_layers_for(min(height, width), discriminator_layers), norm)

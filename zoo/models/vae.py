@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from zoo.conditioning import (
     batch_labels,
     conditional_classes,
+    example_input,
     load_class_names,
     network_labels,
     one_hot,
@@ -109,6 +110,7 @@ class VAE(L.LightningModule):
             self.num_classes = classes  # the ConditionalGeneration interface; absent on an unconditional VAE
         self.encoder = build_encoder(architecture, self.image_shape, hidden, 2 * latent_dim, classes)
         self.decoder = build_decoder(architecture, self.image_shape, hidden, latent_dim + classes)
+        self.example_input_array = example_input(self, self.image_shape)
         self.metrics = ReconstructionMetrics()
         self.eval_means = EvaluationMeans("loss", "kl", "elbo", prog_bar=("loss",))
 
