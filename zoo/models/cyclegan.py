@@ -139,8 +139,8 @@ class CycleGAN(L.LightningModule):
             raise ZooError(f"cyclegan's generators halve images twice: sides must divide by 4, got {height}x{width}")
         blocks = resnet_blocks if resnet_blocks is not None else (6 if max(height, width) <= 128 else 9)
         self.generator_ab = ResNetGenerator(channels, channels, blocks, generator_channels, norm)
-        self.example_input_array = example_input(self, self.image_shape)
         self.generator_ba = ResNetGenerator(channels, channels, blocks, generator_channels, norm)
+        self.example_input_array = example_input(self, self.image_shape)
         patch_layers = patch_layers_for(min(height, width))
         # discriminator_a tells real A images from generator_ba's fakes; discriminator_b the same for B.
         self.discriminator_a = PatchDiscriminator(channels, discriminator_channels, patch_layers, norm)
