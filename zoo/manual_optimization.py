@@ -17,6 +17,9 @@ inside ``training_step``. Four parts of Lightning do not fit that pattern out of
 - A loss computed by hand under ``16-mixed`` (WGAN-GP's gradient penalty) needs the grad
   scaler's current scale: :func:`loss_scale` gives it as a device tensor, without the host
   sync of ``GradScaler.get_scale()``.
+- ``--trainer.gradient_clip_val`` makes Lightning refuse a manual-optimization fit with a
+  traceback; :class:`ClipGradientsByHand` takes the value off the Trainer and clips every
+  optimizer step itself, as Lightning's docs advise for manual optimization.
 
 Two more policies every adversarial family shares: :func:`optimizer_config` (one optimizer and
 its scheduler, for the network the family names) and :func:`save_loadable_hyperparameters`
@@ -90,6 +93,23 @@ def _no_closure() -> None:
 def step_uncounted(model: L.LightningModule, optimizer: LightningOptimizer) -> None:
     """``optimizer.step()`` through the strategy and precision plugin, without advancing ``global_step``."""
     model.trainer.strategy.optimizer_step(optimizer.optimizer, closure=_no_closure)
+
+
+class ClipGradientsByHand(L.Callback):
+    """``--trainer.gradient_clip_val`` (and ``gradient_clip_algorithm``) for a manual-optimization family.
+
+    Lightning clips only under automatic optimization and refuses a fit that sets the value otherwise;
+    for manual optimization its docs say to call ``clip_gradients`` before each step. This does so in
+    ``on_before_optimizer_step``, which every step reaches (``step_uncounted`` too) after the grad
+    scaler has unscaled the gradients under ``16-mixed``: each network's gradients are clipped
+    apart, with its own optimizer's parameters.
+    """
+
+    def __init__(self, value: float, algorithm: str) -> None:
+        self.value, self.algorithm = value, algorithm
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
+        pl_module.clip_gradients(optimizer, gradient_clip_val=self.value, gradient_clip_algorithm=self.algorithm)
 
 
 def optimizer_config(optimizer: Optimizer, scheduler: LRSchedulerCallable | None, network: str) -> dict:

@@ -105,6 +105,46 @@ def test_gradient_accumulation_is_refused_in_one_line_that_says_what_to_do(tmp_p
     assert "accumulate_grad_batches=4" in error_lines[0] and "--data.batch_size" in error_lines[0]
 
 
+class LargestGradient:
+    """Patched in as the module's ``on_before_optimizer_step``, which Lightning calls after every callback's."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.seen: list[float] = []
+        recorder = self
+
+        def record(module, optimizer) -> None:
+            recorder.seen.append(max(parameter.grad.abs().max().item() for group in optimizer.param_groups
+                                     for parameter in group["params"] if parameter.grad is not None))
+
+        monkeypatch.setattr(GAN, "on_before_optimizer_step", record)
+
+
+def test_gradient_clipping_from_the_cli_clips_each_networks_step_of_a_gan(tmp_path, monkeypatch):
+    """`--trainer.gradient_clip_val`, which Lightning refuses for manual optimization, clips D's and G's steps."""
+    largest = LargestGradient(monkeypatch)
+    fit = ["fit", "--model", "gan", "--data", "digits", *FAST_TRAINER, "--trainer.limit_train_batches", "2",
+           "--fid.every_n_epochs", "0"]
+    run_zoo([*fit, "--trainer.default_root_dir", "unclipped"], cwd=tmp_path, in_process=True)
+    assert max(largest.seen) > 1e-3  # so the clipped run below has something to clip
+    largest.seen.clear()
+    run_zoo([*fit, "--trainer.gradient_clip_val", "0.001", "--trainer.gradient_clip_algorithm", "value"],
+            cwd=tmp_path, in_process=True)
+    assert len(largest.seen) == 4  # the discriminator's and the generator's step, for each of 2 batches
+    assert max(largest.seen) <= 1e-3 * (1 + 1e-6)  # 0.001 as a float32
+
+
+def test_gradient_clipping_under_a_grad_scaler_clips_the_unscaled_gradients(tmp_path, monkeypatch):
+    """Clipped after the scaler unscaled them: the largest gradient is the clip value, not 65,536 times less."""
+    from zoo.manual_optimization import ClipGradientsByHand
+
+    largest = LargestGradient(monkeypatch)
+    trainer = quiet_trainer(tmp_path, max_steps=1, callbacks=[ClipGradientsByHand(1e-3, "value")],
+                            plugins=[MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))])
+    trainer.fit(GAN(), DigitsDataModule(batch_size=16))
+    assert len(largest.seen) == 2
+    assert all(abs(value - 1e-3) < 1e-6 for value in largest.seen), largest.seen
+
+
 def test_the_shipped_config_builds_a_gan_for_the_digits(tmp_path, monkeypatch):
     from zoo.training.cli import run_cli
 

@@ -55,6 +55,7 @@ def attach_callbacks(parser: LightningArgumentParser) -> None:
 def adjust_trainer(trainer, model: Any) -> None:
     """What the zoo changes on the Trainer LightningCLI built: strategy, progress bar, warnings, two callbacks."""
     allow_unused_parameters(trainer, model)
+    clip_gradients_by_hand(trainer, model)
     shard_each_network_apart(trainer, model)
     show_losses_without_per_step_syncs(trainer)
     warn_slow_cpu_bf16(trainer)
@@ -187,6 +188,21 @@ def allow_unused_parameters(trainer, model: Any) -> None:
     if uses_manual_optimization(model) and isinstance(trainer.strategy, DDPStrategy):
         # DDPStrategy keeps the DistributedDataParallel arguments here and has no public setter.
         trainer.strategy._ddp_kwargs["find_unused_parameters"] = True
+
+
+def clip_gradients_by_hand(trainer, model: Any) -> None:
+    """``--trainer.gradient_clip_val`` on a manual-optimization family: clipped by the zoo, not refused by Lightning.
+
+    Lightning's own clipping runs only under automatic optimization, and its check of the Trainer
+    stops such a fit with a traceback; the value moves to :class:`ClipGradientsByHand`.
+    """
+    if not uses_manual_optimization(model) or not trainer.gradient_clip_val:
+        return
+    from zoo.manual_optimization import ClipGradientsByHand
+
+    value, algorithm = trainer.gradient_clip_val, trainer.gradient_clip_algorithm or "norm"
+    trainer.gradient_clip_val = trainer.gradient_clip_algorithm = None
+    trainer.callbacks.append(ClipGradientsByHand(value, algorithm))
 
 
 def shard_each_network_apart(trainer, model: Any) -> None:
