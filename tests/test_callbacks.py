@@ -100,8 +100,9 @@ class _RecordingTensorBoardLogger(TensorBoardLogger):
 def _validation_end(tmp_path: Path, loggers: list, is_global_zero: bool = True) -> None:
     from lightning.pytorch.plugins.precision import Precision
 
-    trainer = SimpleNamespace(sanity_checking=False, current_epoch=0, is_global_zero=is_global_zero, global_step=7,
-                              loggers=loggers, default_root_dir=str(tmp_path), precision_plugin=Precision())
+    trainer = SimpleNamespace(sanity_checking=False, fast_dev_run=False, current_epoch=0,
+                              is_global_zero=is_global_zero, global_step=7, loggers=loggers,
+                              default_root_dir=str(tmp_path), precision_plugin=Precision())
     SampleGridCallback(num_samples=9).on_validation_epoch_end(trainer, GAN())
 
 

@@ -181,3 +181,11 @@ def test_the_model_summary_shows_each_networks_sizes_and_flops(tmp_path):
     assert "[[2, 100], [2]]" in generator_row and "[2, 1, 28, 28]" in generator_row  # latents and labels in
     flops = re.search(r"Total FLOPs: ([\d.]+) ([KMG]?)", result.stdout)
     assert flops is not None and float(flops.group(1)) > 0 and flops.group(2) == "M", result.stdout
+
+
+@pytest.mark.parametrize("model", ["vae", "gan"])
+def test_fast_dev_run_trains_a_batch_and_writes_nothing(tmp_path, model):
+    """Lightning's smoke test: one batch of each loop, "logging and checkpointing suppressed", so no files at all."""
+    run_zoo(["fit", "--model", model, "--data", "digits", "--trainer.fast_dev_run", "true",
+             "--trainer.enable_progress_bar", "false"], cwd=tmp_path, in_process=True)
+    assert not list(tmp_path.rglob("*")), sorted(map(str, tmp_path.rglob("*")))

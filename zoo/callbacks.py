@@ -47,7 +47,10 @@ def log_grid(trainer: L.Trainer, key: str, grid: torch.Tensor) -> None:
 
     W&B gets ``log_image``, TensorBoard ``add_image``; any other logger (CSV) gets a PNG at
     ``<log_dir>/<key>/epoch=003.png``, and no logger at all one under the trainer's root.
+    Nothing under ``fast_dev_run``, whose promise is a run that writes nothing.
     """
+    if trainer.fast_dev_run:
+        return
     loggers: list[Logger] = list(trainer.loggers)
     if not loggers:
         _save_png(grid, trainer.default_root_dir, key, trainer.current_epoch)
@@ -370,6 +373,8 @@ class RunCheckpoint(ModelCheckpoint):
             super().on_validation_end(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.fast_dev_run:  # Lightning's smoke test writes no checkpoint; neither does the zoo's last save
+            return
         if self._deferred and self.dirpath is not None:  # the put-off checkpoint, at the step the fit ended at
             candidates = self._monitor_candidates(trainer)
             # Named by the epoch of the last step: a fit that stops mid-epoch has counted that epoch done by now.
@@ -386,7 +391,7 @@ class RunCheckpoint(ModelCheckpoint):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         every_rank_stops = isinstance(exception, (KeyboardInterrupt, SIGTERMException))
         if (trainer.state.fn != TrainerFn.FITTING or not self.save_last or self.dirpath is None
-                or trainer.global_step == 0 or trainer.sanity_checking
+                or trainer.global_step == 0 or trainer.sanity_checking or trainer.fast_dev_run
                 or (trainer.world_size > 1 and not every_rank_stops)):
             return
         try:
