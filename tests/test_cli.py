@@ -189,3 +189,18 @@ def test_fast_dev_run_trains_a_batch_and_writes_nothing(tmp_path, model):
     run_zoo(["fit", "--model", model, "--data", "digits", "--trainer.fast_dev_run", "true",
              "--trainer.enable_progress_bar", "false"], cwd=tmp_path, in_process=True)
     assert not list(tmp_path.rglob("*")), sorted(map(str, tmp_path.rglob("*")))
+
+
+@pytest.mark.parametrize("model, precision", [("vae", "64-true"), ("vae", "16-true"), ("wgan_gp", "16-true"),
+                                              ("vae", "bf16-true")])
+def test_true_precisions_train_or_stop_in_one_line(tmp_path, capsys, model, precision):
+    """Lightning's "true" precisions cast the whole model; the zoo's own float32 steps must follow, not crash.
+
+    Pure fp16 on a CPU may blow up within two steps: then the NaN guard's one line. (A crash, a dtype mismatch
+    inside torch, would propagate out of zoo_in_process and fail the test.)"""
+    result = zoo_in_process(["fit", "--model", model, "--data", "digits", *FAST_TRAINER, "--trainer.limit_train_batches",
+                             "2", "--trainer.precision", precision, "--fid.every_n_epochs", "0"], tmp_path, capsys)
+    if precision != "16-true":
+        assert result.returncode == 0, result.stderr
+    elif result.returncode:
+        assert result.returncode == 2 and "non-finite" in result.stderr.strip().splitlines()[-1]

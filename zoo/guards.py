@@ -31,7 +31,7 @@ from zoo.manual_optimization import grad_scaler
 # What a user can turn when a loss blows up; named in the message, in the order worth trying.
 LIKELY_KNOBS = (
     "a lower learning rate (--model.lr, or --model.optimizer_g/optimizer_d init_args.lr)",
-    "full precision (--trainer.precision 32) if you train in 16-mixed or bf16",
+    "full precision (--trainer.precision 32) if you train in 16-mixed, 16-true or bf16",
     "a lower gradient penalty weight (--model.penalty_weight) for wgan_gp",
 )
 

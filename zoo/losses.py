@@ -87,8 +87,13 @@ def gradient_penalty(
             underflow in fp16. Leave it at 1 in fp32 and bf16.
         generator: random source for the interpolation weights.
     """
-    weights = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator, device=real.device)
-    interpolated = (weights * real.detach().float() + (1 - weights) * fake.detach().float()).requires_grad_(True)
+    # Mixed in float32 at least (float64 stays float64), then handed to the critic in the dtype real images reach it
+    # in: half under 16-true, where a float32 input would not match the critic's half weights.
+    mixing = torch.promote_types(real.dtype, torch.float32)
+    weights = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator, device=real.device,
+                         dtype=mixing)
+    interpolated = weights * real.detach().to(mixing) + (1 - weights) * fake.detach().to(mixing)
+    interpolated = interpolated.to(real.dtype).requires_grad_(True)
     scores = critic(interpolated)
     (gradients,) = torch.autograd.grad(scores.float().sum() * loss_scale, interpolated, create_graph=True)
     gradient_norms = (gradients.float() / loss_scale).flatten(1).norm(2, dim=1)

@@ -124,7 +124,9 @@ class VAE(L.LightningModule):
 
     def posterior(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z|x) (q(z|x, y) when conditional)."""
-        mean, log_var = self.encoder(images, *self._condition(labels)).float().chunk(2, dim=1)
+        encoded = self.encoder(images, *self._condition(labels))
+        # In float32 at least (float64 stays float64 under 64-true): exp() of a half log-variance overflows.
+        mean, log_var = encoded.to(torch.promote_types(encoded.dtype, torch.float32)).chunk(2, dim=1)
         # Clamped so exp() cannot overflow early in training or under reduced precision.
         return mean, log_var.clamp(-30.0, 20.0)
 
@@ -139,8 +141,11 @@ class VAE(L.LightningModule):
         return reconstruction, kl, logits
 
     def _with_label(self, latents: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The decoder's input, in its weights' dtype (half under 16-true, float64 under 64-true; float32 under
+        mixed precision, where autocast casts inside): the latents, and the one-hot label when conditional."""
         condition = self._condition(labels)
-        return torch.cat([latents, condition[0].to(latents.dtype)], dim=1) if condition else latents
+        inputs = torch.cat([latents, condition[0].to(latents.dtype)], dim=1) if condition else latents
+        return inputs.to(next(self.decoder.parameters()).dtype)
 
     # -- task interfaces: reconstruction and generation
     def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
