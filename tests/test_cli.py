@@ -169,7 +169,6 @@ def test_predict_writes_the_latent_codes_of_the_test_split_in_order(tmp_path, tr
         torch.testing.assert_close(codes[:3], model.encode(first_images))
 
 
-
 def test_the_model_summary_shows_each_networks_sizes_and_flops(tmp_path):
     """Lightning's summary runs the model's example input: sizes and FLOPs, not a column of zeros."""
     import re

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO, run_zoo
+from tests.conftest import REPO, run_zoo, zoo_in_process
 from tests.data.image_folders import write_images, write_unpaired
 from zoo.cli import main
 
@@ -92,3 +92,15 @@ def test_fsdp_named_by_the_user_shards_each_network_of_a_manual_optimization_fam
         shard_each_network_apart(trainer, model)
         assert type(trainer.strategy) is expected
         assert trainer.strategy._state_dict_type == "full"
+
+
+def test_gradient_clipping_by_norm_under_fsdp_is_refused_in_one_line_before_any_process_starts(tmp_path, capsys):
+    """Lightning's FSDPPrecision cannot clip by norm (it would say so from inside each rank's first step)."""
+    write_unpaired(tmp_path / "data", count_a=8, count_b=8, size=32)
+    result = zoo_in_process([*CYCLEGAN_FSDP, "--data.root", "data", "--trainer.gradient_clip_val", "1.0"], tmp_path,
+                            capsys)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "zoo: error: --trainer.gradient_clip_val 1.0 clips by norm, which Lightning does not support under FSDP; "
+        "add --trainer.gradient_clip_algorithm value, or train without FSDP")
+    assert not (tmp_path / "runs").exists()

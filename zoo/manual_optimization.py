@@ -1,7 +1,7 @@
-"""What every family trained with manual optimization needs from Lightning, as plain functions.
+"""What every family trained with manual optimization needs from Lightning, as plain functions and one callback.
 
 The GAN families (and the translation families after them) step one optimizer per network
-inside ``training_step``. Four parts of Lightning do not fit that pattern out of the box:
+inside ``training_step``. Five parts of Lightning do not fit that pattern out of the box:
 
 - ``trainer.global_step`` counts every ``optimizer.step()`` (Lightning #17958), so with a
   discriminator and a generator ``--trainer.max_steps 1000`` stops after 500 batches. The
@@ -18,8 +18,8 @@ inside ``training_step``. Four parts of Lightning do not fit that pattern out of
   scaler's current scale: :func:`loss_scale` gives it as a device tensor, without the host
   sync of ``GradScaler.get_scale()``.
 - ``--trainer.gradient_clip_val`` makes Lightning refuse a manual-optimization fit with a
-  traceback; :class:`ClipGradientsByHand` takes the value off the Trainer and clips every
-  optimizer step itself, as Lightning's docs advise for manual optimization.
+  traceback; the CLI moves the value from the Trainer to :class:`ClipGradientsByHand`, which
+  clips before every optimizer step, as Lightning's docs advise for manual optimization.
 
 Two more policies every adversarial family shares: :func:`optimizer_config` (one optimizer and
 its scheduler, for the network the family names) and :func:`save_loadable_hyperparameters`

@@ -200,7 +200,14 @@ def clip_gradients_by_hand(trainer, model: Any) -> None:
         return
     from zoo.manual_optimization import ClipGradientsByHand
 
-    value, algorithm = trainer.gradient_clip_val, trainer.gradient_clip_algorithm or "norm"
+    # Lightning keeps the algorithm as its GradClipAlgorithmType, a str enum whose value is "norm" or "value".
+    value, algorithm = trainer.gradient_clip_val, getattr(trainer.gradient_clip_algorithm, "value", None) or "norm"
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    if isinstance(trainer.strategy, FSDPStrategy) and algorithm == "norm":
+        # Lightning's FSDPPrecision cannot clip by norm; it would say so from inside the first step.
+        raise ZooError(f"--trainer.gradient_clip_val {value} clips by norm, which Lightning does not support under "
+                       "FSDP; add --trainer.gradient_clip_algorithm value, or train without FSDP")
     trainer.gradient_clip_val = trainer.gradient_clip_algorithm = None
     trainer.callbacks.append(ClipGradientsByHand(value, algorithm))
 
