@@ -198,12 +198,12 @@ def clip_gradients_by_hand(trainer, model: Any) -> None:
     """
     if not uses_manual_optimization(model) or not trainer.gradient_clip_val:
         return
+    from lightning.pytorch.strategies import FSDPStrategy
+
     from zoo.manual_optimization import ClipGradientsByHand
 
     # Lightning keeps the algorithm as its GradClipAlgorithmType, a str enum whose value is "norm" or "value".
     value, algorithm = trainer.gradient_clip_val, getattr(trainer.gradient_clip_algorithm, "value", None) or "norm"
-    from lightning.pytorch.strategies import FSDPStrategy
-
     if isinstance(trainer.strategy, FSDPStrategy) and algorithm == "norm":
         # Lightning's FSDPPrecision cannot clip by norm; it would say so from inside the first step.
         raise ZooError(f"--trainer.gradient_clip_val {value} clips by norm, which Lightning does not support under "

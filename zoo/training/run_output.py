@@ -35,6 +35,11 @@ def run_directory(trainer) -> Path:
     return Path(logger.save_dir or trainer.default_root_dir) / str(logger.name) / version
 
 
+def run_name(model_class: type | None) -> str:
+    """The folder of a model's runs under ``runs/`` (and its W&B run name): its registry name, else ``model``."""
+    return (registry.name_of(model_class, "model") if model_class else None) or "model"
+
+
 def default_loggers(trainer_config: Any, model_class: type | None) -> None:
     """Loggers the user did not place write under the runs folder: the default CSV logger and W&B's files.
 
@@ -42,7 +47,7 @@ def default_loggers(trainer_config: Any, model_class: type | None) -> None:
     project's run list tells a ``dcgan`` run from a ``vae`` one (W&B's own variables win over both).
     """
     logger = trainer_config.get("logger")
-    name = (registry.name_of(model_class, "model") if model_class else None) or "model"
+    name = run_name(model_class)
     if str(getattr(logger, "class_path", "")).endswith("WandbLogger"):
         if logger.init_args.get("save_dir") == ".":
             logger.init_args.save_dir = trainer_config.get("default_root_dir") or RUNS_DIR
@@ -78,7 +83,7 @@ def keep_preemption_checkpoints_apart(trainer_config: Any, model_class: type | N
         return
     array_job = os.environ.get("SLURM_ARRAY_JOB_ID")  # an array task's own id, as Lightning's requeue names it
     job = f"{array_job}_{os.environ.get('SLURM_ARRAY_TASK_ID')}" if array_job else os.environ["SLURM_JOB_ID"]
-    name = (registry.name_of(model_class, "model") if model_class else None) or "model"
+    name = run_name(model_class)
     root = Path(trainer_config.get("default_root_dir") or RUNS_DIR)
     if root.name.startswith("slurm-") and root.parent.name == name:  # the config.yaml of a SLURM run, run again
         root = root.parent.parent
@@ -115,7 +120,7 @@ def resolve_last_checkpoint(config: Any, subcommand: str | None, model_class: ty
         config.ckpt_path = str(newest)
         rank_zero_info(f"zoo: --ckpt_path last: {newest}, the newest last.ckpt under {runs}")
         return
-    model_name = (registry.name_of(model_class, "model") or model_class.__name__) if model_class else "model"
+    model_name = registry.display_name(model_class, "model") if model_class else "model"
     if subcommand != "fit":
         raise ZooError(f"--ckpt_path last: no last.ckpt of any {model_name} run under {runs} to {subcommand}; "
                        "train one first (zoo fit) or give a checkpoint file")
