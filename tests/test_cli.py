@@ -183,11 +183,12 @@ def test_the_model_summary_shows_each_networks_sizes_and_flops(tmp_path):
 
 
 @pytest.mark.parametrize("model", ["vae", "gan"])
-def test_fast_dev_run_trains_a_batch_and_writes_nothing(tmp_path, model):
+def test_fast_dev_run_trains_a_batch_and_writes_nothing(tmp_path, model, caplog):
     """Lightning's smoke test: one batch of each loop, "logging and checkpointing suppressed", so no files at all."""
     run_zoo(["fit", "--model", model, "--data", "digits", "--trainer.fast_dev_run", "true",
              "--trainer.enable_progress_bar", "false"], cwd=tmp_path, in_process=True)
     assert not list(tmp_path.rglob("*")), sorted(map(str, tmp_path.rglob("*")))
+    assert "no budget given" not in caplog.text  # fast_dev_run is its budget, not the family's default epochs
 
 
 @pytest.mark.parametrize("model, precision", [("vae", "64-true"), ("vae", "16-true"), ("wgan_gp", "16-true"),

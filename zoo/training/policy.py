@@ -105,8 +105,8 @@ def apply_default_budget(trainer_config: Any, model_class: type) -> None:
     file, wins; the line printed names the budget used and how to change it.
     """
     if (trainer_config.get("max_epochs") is not None or trainer_config.get("max_steps") not in (None, -1)
-            or trainer_config.get("max_time") is not None):
-        return
+            or trainer_config.get("max_time") is not None or trainer_config.get("fast_dev_run")):
+        return  # fast_dev_run is a budget of its own: a batch of each loop
     name = registry.name_of(model_class, "model")
     budget = registry.entries("model")[name].metadata.get("budget") if name else None
     if not isinstance(budget, dict) or not budget:
